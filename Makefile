@@ -1,0 +1,43 @@
+# saerl: every target works on a laptop CPU; `make sweep` (later) submits to Slurm.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# Offline everywhere by default: the miniature makes all its data and models locally.
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export WANDB_MODE ?= offline
+
+.PHONY: install test check demo bench lock clean
+
+install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+test: install  ## the full test suite (CPU, offline)
+	$(BIN)/pytest -n 2 -q
+
+check: install  ## format check, lint, type check
+	$(BIN)/ruff format --check saerl analysis tests
+	$(BIN)/ruff check saerl analysis tests
+	$(BIN)/mypy
+
+demo: install  ## the miniature study, as far as the stages exist
+	$(BIN)/saerl data
+	$(BIN)/saerl models
+
+bench: install  ## throughput of the miniature's stages on this machine -> reports/bench.json
+	$(PY) -m saerl.bench
+
+lock:  ## regenerate constraints.txt from the current virtualenv
+	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^saerl' | sort -f; } > constraints.tmp && mv constraints.tmp constraints.txt
+
+clean:  ## remove generated outputs (not the virtualenv)
+	rm -rf artifacts runs reports wandb .pytest_cache .ruff_cache .mypy_cache

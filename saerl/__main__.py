@@ -1,0 +1,5 @@
+import sys
+
+from saerl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""`saerl <command> [config.yaml] [key=value ...]`: one subcommand per stage.
+
+Every command loads the same config (defaults <- YAML <- overrides), runs its stage and the stages it
+needs through the artifact store (so finished work is reused), and prints what it produced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from saerl.config import ConfigError, SaerlConfig, load_config, to_dict
+from saerl.data.records import DataError
+from saerl.store import ArtifactStore
+
+Command = Callable[[SaerlConfig, ArtifactStore], None]
+
+
+def cmd_config(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """Print the resolved config as YAML."""
+    print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+
+
+def cmd_data(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """Write the dataset (the miniature's splits, or a loaded source) and print counts."""
+    from saerl.data.stage import data_stage
+
+    art = data_stage(cfg, store)
+    info = art.manifest["info"]
+    print(f"data artifact: {art.path}")
+    for split, n in info["sizes"].items():
+        print(f"  {split:<9} {n:>6} records")
+    for split, by in info.get("counts", {}).items():
+        topics = ", ".join(f"{k}={v}" for k, v in sorted(by["topic"].items()))
+        noise = ", ".join(f"{k}={v}" for k, v in sorted(by["noise"].items()))
+        print(f"  {split:<9} topics: {topics}")
+        print(f"  {split:<9} noise:  {noise}")
+
+
+def cmd_models(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """Build (or reuse) the tiny model family and print size, SFT time and greedy accuracy."""
+    from saerl.data.stage import data_stage
+    from saerl.models.stage import models_stage, summarize
+
+    data = data_stage(cfg, store)
+    arts = models_stage(cfg, store, data)
+    print(f"{'model':<10} {'arch':<6} {'params':>9} {'sft_s':>7} {'acc_id':>7}  path")
+    for name, art in arts.items():
+        s = summarize(cfg.models.spec(name), art)
+        print(f"{s.name:<10} {s.arch:<6} {s.params:>9,} {s.sft_seconds:>7.1f} {s.accuracy:>7.1%}  {s.path}")
+
+
+COMMANDS: dict[str, Command] = {
+    "config": cmd_config,
+    "data": cmd_data,
+    "models": cmd_models,
+}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="saerl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, fn in COMMANDS.items():
+        p = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0])
+        p.add_argument("args", nargs="*", metavar="[config.yaml] [key=value ...]")
+    return parser.parse_args(argv)
+
+
+def split_config_args(args: list[str]) -> tuple[Path | None, list[str]]:
+    """The first argument is a config file unless it is a key=value override."""
+    if args and "=" not in args[0]:
+        return Path(args[0]), args[1:]
+    return None, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ns = parse_args(sys.argv[1:] if argv is None else argv)
+    path, overrides = split_config_args(ns.args)
+    try:
+        cfg: SaerlConfig = load_config(path, overrides)
+        store = ArtifactStore(cfg.store_dir)
+        COMMANDS[ns.command](cfg, store)
+    except (ConfigError, DataError, ValueError) as exc:
+        print(f"saerl {ns.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Load prompts from a hub name or a local file/folder through `datasets`, mapped onto `Record`s.
+
+Mappings (METHOD.md's datasets): DeepMath-103K (question, final_answer, difficulty, topic), MATH
+(problem, solution with a \\boxed{} answer, level, type), GSM8K (question, answer ending '#### n'),
+saerl's own record files, and a generic mapping by column names. Bad rows are skipped and counted
+by reason in a `LoadReport`; an unreadable source raises `DataError` naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from saerl.data.config import DataConfig, FieldMap
+from saerl.data.records import DataError, LoadReport, Record, check_text
+
+# Suffix -> `datasets` builder name.
+FILE_BUILDERS = {
+    ".jsonl": "json",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".csv": "csv",
+    ".arrow": "arrow",
+}
+
+Row = Mapping[str, Any]
+Mapped = dict[str, Any]  # prompt, answer, and optionally id, topic, meta
+
+
+def load_records(cfg: DataConfig) -> tuple[list[Record], LoadReport]:
+    """Read ``cfg.source`` (not 'arith': the generator has its own stage) into records."""
+    rows, columns = _read_rows(cfg.source, cfg.split)
+    mapping = resolve_mapping(cfg.mapping, cfg.source, columns)
+    return map_rows(rows, mapping, cfg, source_name=_source_name(cfg.source))
+
+
+def resolve_mapping(mapping: str, source: str, columns: Iterable[str]) -> str:
+    if mapping != "auto":
+        return mapping
+    cols = set(columns)
+    name = source.lower()
+    if {"id", "prompt", "answer", "meta"} <= cols:
+        return "saerl"
+    if "deepmath" in name or {"question", "final_answer"} <= cols:
+        return "deepmath"
+    if "gsm8k" in name or {"question", "answer"} <= cols:
+        return "gsm8k"
+    if {"problem", "solution"} <= cols:
+        return "math"
+    return "generic"
+
+
+def map_rows(
+    rows: Iterable[Row], mapping: str, cfg: DataConfig, source_name: str
+) -> tuple[list[Record], LoadReport]:
+    """Apply one mapping to raw rows; pure (no I/O), so tests can feed it lists of dicts."""
+    mapper = _mapper(mapping, cfg.fields)
+    report = LoadReport(source=source_name)
+    records: list[Record] = []
+    seen: set[str] = set()
+    for i, row in enumerate(rows):
+        report.rows += 1
+        mapped = mapper(row)
+        if isinstance(mapped, str):
+            report.skip(mapped, i)
+            continue
+        reason = check_text(mapped["prompt"], "prompt", cfg.max_prompt_chars) or check_text(
+            mapped["answer"], "answer", cfg.max_prompt_chars
+        )
+        if reason:
+            report.skip(reason, i)
+            continue
+        rid = str(mapped.get("id") or f"{source_name}:{i}")
+        if rid in seen:
+            report.skip("duplicate_id", i)
+            continue
+        seen.add(rid)
+        records.append(
+            Record(
+                id=rid,
+                prompt=mapped["prompt"].strip(),
+                answer=mapped["answer"].strip(),
+                topic=str(mapped.get("topic") or ""),
+                source=source_name,
+                meta=mapped.get("meta") or {},
+            )
+        )
+        report.kept += 1
+    return records, report
+
+
+# ------------------------------------------------------------------ mappings (row -> fields | reason)
+
+
+def _deepmath(row: Row) -> Mapped | str:
+    meta = {"difficulty": _number(row.get("difficulty"))}
+    if "r1_solution_1" in row:
+        meta["has_solutions"] = True
+    return {"prompt": row.get("question"), "answer": _as_text(row.get("final_answer")),
+            "topic": row.get("topic") or "", "meta": meta}  # fmt: skip
+
+
+def _math(row: Row) -> Mapped | str:
+    solution = row.get("solution")
+    if not isinstance(solution, str):
+        return "missing_solution"
+    answer = last_boxed(solution)
+    if answer is None:
+        return "no_boxed_answer"
+    level = re.search(r"\d+", str(row.get("level") or ""))
+    meta = {"difficulty": float(level.group()) if level else None, "solution": solution}
+    return {"prompt": row.get("problem"), "answer": answer, "topic": row.get("type") or "", "meta": meta}
+
+
+def _gsm8k(row: Row) -> Mapped | str:
+    full = row.get("answer")
+    if not isinstance(full, str):
+        return "missing_answer"
+    if "####" not in full:
+        return "no_final_answer_marker"
+    solution, _, final = full.rpartition("####")
+    return {"prompt": row.get("question"), "answer": final.strip().replace(",", ""),
+            "meta": {"solution": solution.strip()}}  # fmt: skip
+
+
+def _saerl(row: Row) -> Mapped | str:
+    return {"id": row.get("id"), "prompt": row.get("prompt"), "answer": row.get("answer"),
+            "topic": row.get("topic") or "", "meta": dict(row.get("meta") or {})}  # fmt: skip
+
+
+def _generic(fields: FieldMap) -> Callable[[Row], Mapped | str]:
+    def mapper(row: Row) -> Mapped | str:
+        for col in (fields.prompt, fields.answer):
+            if col not in row:
+                return f"missing_column_{col}"
+        meta = {}
+        if fields.difficulty:
+            meta["difficulty"] = _number(row.get(fields.difficulty))
+        return {
+            "id": row.get(fields.id) if fields.id else None,
+            "prompt": row.get(fields.prompt),
+            "answer": _as_text(row.get(fields.answer)),
+            "topic": row.get(fields.topic) if fields.topic else "",
+            "meta": meta,
+        }
+
+    return mapper
+
+
+def _mapper(mapping: str, fields: FieldMap) -> Callable[[Row], Mapped | str]:
+    table: dict[str, Callable[[Row], Mapped | str]] = {
+        "deepmath": _deepmath,
+        "math": _math,
+        "gsm8k": _gsm8k,
+        "saerl": _saerl,
+        "generic": _generic(fields),
+    }
+    if mapping not in table:
+        raise DataError(f"mapping {mapping!r}: choose from {sorted(table)}")
+    return table[mapping]
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} (or \\fbox{...}) in ``text``, braces balanced."""
+    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
+    if start < 0:
+        return None
+    i = text.index("{", start) + 1
+    depth = 1
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i:j].strip()
+    return None
+
+
+def _as_text(value: Any) -> Any:
+    # Numeric answers (e.g. an int column in a csv) are legitimate answers; keep them as text.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------ reading (the I/O edge)
+
+
+def _source_name(source: str) -> str:
+    path = Path(source)
+    return path.stem if path.exists() else source
+
+
+def _read_rows(source: str, split: str) -> tuple[Iterable[Row], list[str]]:
+    import datasets  # heavy: imported only when a real source is read
+
+    path = Path(source)
+    try:
+        if path.is_dir():
+            ds = datasets.load_from_disk(str(path))
+            if isinstance(ds, datasets.DatasetDict):
+                if split not in ds:
+                    raise DataError(f"{path}: no split {split!r}; it has {sorted(ds)}")
+                ds = ds[split]
+        elif path.exists():
+            builder = FILE_BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise DataError(f"{path}: unsupported file type; use one of {sorted(FILE_BUILDERS)}")
+            ds = datasets.load_dataset(builder, data_files=str(path), split="train")
+        elif source.startswith((".", "/", "~")) or Path(source).suffix.lower() in FILE_BUILDERS:
+            raise DataError(f"{source}: no such file or folder")
+        else:
+            ds = datasets.load_dataset(source, split=split)
+    except DataError:
+        raise
+    except Exception as exc:  # datasets raises many types; all mean "could not read this source"
+        raise DataError(f"{source}: cannot read dataset ({type(exc).__name__}: {exc})") from exc
+    return ds, list(ds.column_names)

@@ -1,0 +1,246 @@
+"""Content-addressed artifact store for stage outputs.
+
+An artifact lives in ``<root>/<stage>/<key>/`` where ``key`` hashes the stage name, the stage's code
+version, its config and the keys of its inputs. A stage builds into a temporary folder; the manifest
+(config, inputs, package versions, git sha, wall and accelerator seconds, and the size and sha256 of
+every file) is written last and the folder is renamed into place in one step. Readers only accept a
+folder whose manifest exists and matches its files, so a crash at any point leaves nothing that is
+read: the next call rebuilds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+TRACKED_PACKAGES = (
+    "saerl", "torch", "transformers", "datasets", "tokenizers", "sae-lens", "scikit-learn",
+    "numpy", "trl", "math-verify", "wandb",
+)  # fmt: skip
+
+
+class StoreError(RuntimeError):
+    """An artifact that cannot be used, naming its folder."""
+
+
+class Artifact(NamedTuple):
+    stage: str
+    key: str
+    path: Path
+    manifest: dict[str, Any]
+
+
+@dataclass
+class BuildContext:
+    """Handed to a stage's build function: write outputs under ``path``."""
+
+    path: Path
+    accelerator_seconds: float = 0.0
+    """Set by stages that use GPUs (device-seconds summed over accelerators)."""
+    info: dict[str, Any] = field(default_factory=dict)
+    """Extra facts for the manifest (metrics, counts); must be JSON-serialisable."""
+
+
+def artifact_key(stage: str, version: str, config: Any, inputs: Sequence[str] = ()) -> str:
+    blob = json.dumps(
+        {"stage": stage, "version": version, "config": config, "inputs": list(inputs)},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ArtifactStore:
+    def __init__(self, root: str | Path, verify_hashes: bool = True) -> None:
+        self.root = Path(root)
+        self.verify_hashes = verify_hashes
+
+    def path(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def find(self, stage: str, key: str) -> Artifact | None:
+        """The complete artifact, or None if absent; an incomplete or corrupt one is removed."""
+        path = self.path(stage, key)
+        if not path.exists():
+            return None
+        problem = self._check(path)
+        if problem is None:
+            manifest = json.loads((path / MANIFEST).read_text())
+            return Artifact(stage, key, path, manifest)
+        log.warning("artifact %s is unusable (%s); it will be rebuilt", path, problem)
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+
+    def get_or_build(
+        self,
+        stage: str,
+        version: str,
+        config: Any,
+        build: Callable[[BuildContext], None],
+        inputs: Sequence[str] = (),
+    ) -> Artifact:
+        """Return the artifact for (stage, version, config, inputs), building it if needed."""
+        key = artifact_key(stage, version, config, inputs)
+        found = self.find(stage, key)
+        if found is not None:
+            log.info("%s: reusing %s", stage, found.path)
+            return found
+        return self._build(stage, key, version, config, inputs, build)
+
+    def _build(
+        self,
+        stage: str,
+        key: str,
+        version: str,
+        config: Any,
+        inputs: Sequence[str],
+        build: Callable[[BuildContext], None],
+    ) -> Artifact:
+        final = self.path(stage, key)
+        tmp = final.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        ctx = BuildContext(path=tmp)
+        try:
+            start = time.perf_counter()
+            build(ctx)
+            wall = time.perf_counter() - start
+            manifest = {
+                "stage": stage,
+                "key": key,
+                "version": version,
+                "config": config,
+                "inputs": list(inputs),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "wall_seconds": round(wall, 3),
+                "accelerator_seconds": round(ctx.accelerator_seconds, 3),
+                "git_sha": git_sha(),
+                "packages": package_versions(),
+                "info": ctx.info,
+                "files": _describe_files(tmp),
+            }
+            _atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str))
+            _publish(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # only left behind when build() raised
+        found = self.find(stage, key)
+        if found is None:
+            raise StoreError(f"{final}: artifact vanished right after it was written")
+        return found
+
+    def _check(self, path: Path) -> str | None:
+        """None if the folder is a complete artifact, else what is wrong with it."""
+        try:
+            manifest = json.loads((path / MANIFEST).read_text())
+            files: Mapping[str, Any] = manifest["files"]
+        except FileNotFoundError:
+            return "no manifest"
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            return f"unreadable manifest: {exc}"
+        for rel, meta in files.items():
+            f = path / rel
+            if not f.is_file():
+                return f"missing file {rel}"
+            if f.stat().st_size != meta["size"]:
+                return f"size of {rel} changed"
+            if self.verify_hashes and _sha256(f) != meta["sha256"]:
+                return f"checksum of {rel} changed"
+        return None
+
+    def clean_temporaries(self) -> int:
+        """Remove build folders left by crashed processes; returns how many."""
+        n = 0
+        for tmp in self.root.glob("*/.tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+            n += 1
+        return n
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    if final.exists():  # an unusable leftover (find() said so): replace it
+        shutil.rmtree(final)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not final.exists():
+            raise
+        # Another process published the same key first; theirs is as good as ours.
+
+
+def _describe_files(root: Path) -> dict[str, dict[str, Any]]:
+    return {
+        str(f.relative_to(root)): {"size": f.stat().st_size, "sha256": _sha256(f)}
+        for f in sorted(root.rglob("*"))
+        if f.is_file() and f.name != MANIFEST
+    }
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink() if tmp.is_file() else shutil.rmtree(tmp)
+
+
+@functools.cache
+def git_sha() -> str:
+    """HEAD of the saerl checkout (with '-dirty' if it has local changes), or 'unknown'."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+@functools.cache
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out

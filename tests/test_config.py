@@ -1,0 +1,103 @@
+import dataclasses
+
+import pytest
+
+from saerl.config import ConfigError, SaerlConfig, flat_dict, load_config, to_dict
+
+
+def test_defaults_load_without_a_file():
+    cfg = load_config()
+    assert isinstance(cfg, SaerlConfig)
+    assert cfg.data.source == "arith"
+
+
+def test_yaml_then_overrides_take_precedence(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 3\ndata:\n  arith:\n    n_train: 50\n    noise_rate: 0.2\n")
+    cfg = load_config(path, ["data.arith.n_train=70"])
+    assert cfg.seed == 3
+    assert cfg.data.arith.n_train == 70
+    assert cfg.data.arith.noise_rate == 0.2
+
+
+def test_unknown_key_is_named_with_a_suggestion():
+    with pytest.raises(
+        ConfigError, match=r"unknown key data\.arith\.n_trian \(did you mean data\.arith\.n_train\?\)"
+    ):
+        load_config(overrides=["data.arith.n_trian=5"])
+
+
+def test_unknown_key_in_file_names_the_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("modles: {}\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown key modles"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("models.sft.steps=abc", r"models\.sft\.steps: expected an integer, got 'abc'"),
+        ("models.sft.lr=[1]", r"models\.sft\.lr: expected a number"),
+        ("data.grader=fuzzy", r"data\.grader: expected one of \['auto', 'int', 'math'\]"),
+        ("data.arith.topics=addition", r"data\.arith\.topics: expected a list"),
+        ("models.sft.steps=true", r"models\.sft\.steps: expected an integer"),
+    ],
+)
+def test_wrong_type_names_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.arith.sft_max_digits=3", "data.arith.max_digits=2"], r"data\.arith: sft_max_digits"),
+        (["data.arith.noise_rate=1.5"], r"data\.arith: noise_rate"),
+        (["data.arith.topics=[addition, algebra]"], r"data\.arith: topics: \['algebra'\]"),
+        (["models.build=[gpt-xl]"], r"models: build: \['gpt-xl'\] not in family"),
+        (["device=tpu"], r"device: expected"),
+    ],
+)
+def test_inconsistent_combinations_fail_naming_the_section(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_family_from_yaml_builds_specs_and_rejects_bad_ones(tmp_path):
+    path = tmp_path / "fam.yaml"
+    path.write_text(
+        "models:\n  family:\n    - {name: a, arch: qwen2, hidden_size: 64, num_heads: 2}\n"
+        "    - {name: b, arch: gpt2}\n"
+    )
+    with pytest.raises(ConfigError, match=r"models\.family\[1\]\.arch: expected one of \['qwen2', 'llama'\]"):
+        load_config(path)
+    path.write_text("models:\n  family:\n    - {name: a, arch: qwen2, hidden_size: 64, num_heads: 2}\n")
+    cfg = load_config(path)
+    assert cfg.models.family[0].hidden_size == 64
+    assert cfg.models.selected()[0].name == "a"
+
+
+def test_config_is_read_only():
+    cfg = load_config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read config file"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"list\.yaml: top level must be a mapping"):
+        load_config(bad)
+
+
+def test_to_dict_round_trips_through_the_loader(tmp_path):
+    import yaml
+
+    cfg = load_config(overrides=["models.sft.steps=7", "data.arith.topics=[addition]"])
+    path = tmp_path / "resolved.yaml"
+    path.write_text(yaml.safe_dump(to_dict(cfg)))
+    assert load_config(path) == cfg
+    assert flat_dict(cfg)["models.sft.steps"] == 7

@@ -1,0 +1,141 @@
+import pytest
+import torch
+
+from saerl.config import load_config
+from saerl.data.arith import OFF_TOPIC, generate
+from saerl.data.config import ArithConfig
+from saerl.models.config import ModelSpec, SftConfig, TokenizerConfig
+from saerl.models.loading import format_prompt, load_model, load_tokenizer
+from saerl.models.sft import encode_examples, run_sft
+from saerl.models.tiny import build_model
+from saerl.models.tokenizer import IM_END, train_tokenizer
+
+SPLITS = generate(ArithConfig(n_train=200, n_sft=200, n_eval_id=20, n_eval_ood=20))
+TINY = {
+    arch: ModelSpec(f"{arch}-t", arch, hidden_size=64, num_layers=2, num_heads=2, intermediate_size=128)
+    for arch in ("qwen2", "llama")
+}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    records = SPLITS["sft"] + SPLITS["train"]
+    corpus = [r.prompt for r in records] + [r.meta["solution"] for r in records] + list(OFF_TOPIC)
+    return train_tokenizer(corpus, TokenizerConfig(vocab_size=300))
+
+
+def test_tokenizer_round_trips_text_and_keeps_digits_single(tokenizer):
+    texts = [r.prompt for r in SPLITS["train"][:50]] + [SPLITS["sft"][0].meta["solution"], "Héllo wörld ∑ 12"]
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        assert ids, text
+        assert tokenizer.decode(ids) == text
+    pieces = tokenizer.tokenize("Compute 1234+987.")
+    digits = [p for p in pieces if any(c.isdigit() for c in p)]
+    assert digits == list("1234987")
+
+
+def test_chat_template_wraps_the_user_turn(tokenizer):
+    text = format_prompt(tokenizer, "What is 2+3?")
+    assert text == "<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\n"
+    assert format_prompt(tokenizer, "raw", chat_template=False) == "raw"
+    assert tokenizer.convert_tokens_to_ids(IM_END) == tokenizer.eos_token_id
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+def test_ids_we_train_with_are_the_ids_we_load(tmp_path, tokenizer, arch):
+    # FACTS.md: AutoTokenizer on a qwen2 folder may pick a different tokenizer class with other ids.
+    model = build_model(TINY[arch], tokenizer, seed=0)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded = load_tokenizer(tmp_path)
+    for r in SPLITS["train"][:30]:
+        text = format_prompt(tokenizer, r.prompt) + r.meta["solution"] + IM_END
+        assert (
+            loaded(text, add_special_tokens=False)["input_ids"]
+            == tokenizer(text, add_special_tokens=False)["input_ids"]
+        )
+    assert loaded.pad_token_id == tokenizer.pad_token_id and loaded.eos_token_id == tokenizer.eos_token_id
+    assert loaded.padding_side == "left"
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "llama"])
+def test_model_save_load_identity(tmp_path, tokenizer, arch):
+    model = build_model(TINY[arch], tokenizer, seed=0).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    assert not list(tmp_path.glob("*.bin"))
+    loaded = load_model(tmp_path, device="cpu")
+    assert type(loaded).__name__ == {"qwen2": "Qwen2ForCausalLM", "llama": "LlamaForCausalLM"}[arch]
+    ids = torch.tensor([tokenizer("Compute 12+34.")["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(model(ids).logits, loaded(ids).logits)
+    for (name, p), (name2, q) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
+        assert name == name2 and torch.equal(p, q)
+
+
+def test_load_errors_name_the_model(tmp_path):
+    from saerl.models.loading import ModelError
+
+    with pytest.raises(ModelError, match="nothing-here"):
+        load_model(tmp_path / "nothing-here", device="cpu")
+
+
+def test_sft_masks_the_prompt_and_lowers_the_loss(tokenizer):
+    ((ids, labels),) = encode_examples(tokenizer, SPLITS["sft"][:1])
+    prompt_len = len(tokenizer(format_prompt(tokenizer, SPLITS["sft"][0].prompt))["input_ids"])
+    assert labels[:prompt_len] == [-100] * prompt_len and labels[prompt_len:] == ids[prompt_len:]
+
+    model = build_model(TINY["qwen2"], tokenizer, seed=0)
+    batch = encode_examples(tokenizer, SPLITS["sft"][:16])
+    width = max(len(i) for i, _ in batch)
+    input_ids = torch.tensor([i + [tokenizer.pad_token_id] * (width - len(i)) for i, _ in batch])
+    label_ids = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
+
+    def loss():
+        with torch.no_grad():
+            return model(input_ids=input_ids, labels=label_ids).loss.item()
+
+    before = loss()
+    run_sft(model, tokenizer, SPLITS["sft"], SftConfig(steps=40, batch_size=16, lr=3e-3, warmup_steps=5))
+    assert loss() < 0.6 * before
+
+
+def test_models_stage_builds_once_and_records_figures(store, monkeypatch):
+    from saerl.data.stage import data_stage
+    from saerl.models import sft as sft_module
+    from saerl.models.stage import models_stage
+
+    tiny = "hidden_size: 64, num_layers: 2, num_heads: 2, intermediate_size: 128"
+    cfg = load_config(
+        overrides=[
+            *(
+                "data.arith.n_train=100",
+                "data.arith.n_sft=100",
+                "data.arith.n_eval_id=10",
+                "data.arith.n_eval_ood=10",
+            ),
+            f"models.family=[{{name: q, arch: qwen2, {tiny}}}, {{name: l, arch: llama, {tiny}}}]",
+            *(
+                "models.sft.steps=3",
+                "models.sft.batch_size=4",
+                "models.sft.eval_items=5",
+                "models.sft.max_new_tokens=8",
+            ),
+        ]
+    )
+    data = data_stage(cfg, store)
+    first = models_stage(cfg, store, data)
+    assert set(first) == {"q", "l"}
+    for art in first.values():
+        info = art.manifest["info"]
+        assert info["params"] > 0 and 0.0 <= info["accuracy_eval_id"] <= 1.0 and info["eval_items"] == 5
+        assert load_model(art.path, device="cpu").config.hidden_size == 64
+        assert art.manifest["inputs"][0] == data.key
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("a cached model was retrained")
+
+    monkeypatch.setattr(sft_module, "run_sft", must_not_train)
+    second = models_stage(cfg, store, data)
+    assert {k: a.path for k, a in second.items()} == {k: a.path for k, a in first.items()}
