@@ -32,6 +32,8 @@ check: install  ## format check, lint, type check
 demo: install  ## the miniature study, as far as the stages exist
 	$(BIN)/saerl data
 	$(BIN)/saerl models
+	$(BIN)/saerl sae
+	$(BIN)/saerl features
 
 bench: install  ## throughput of the miniature's stages on this machine -> reports/bench.json
 	$(PY) -m saerl.bench

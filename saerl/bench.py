@@ -50,7 +50,9 @@ def bench() -> dict[str, Any]:
     splits = generate(cfg)
     records = splits["sft"] + splits["train"]
     corpus = [r.prompt for r in records] + [r.meta["solution"] for r in records]
-    results["tokenizer_train_s"] = round(_median_seconds(lambda: train_tokenizer(corpus, TokenizerConfig())), 3)
+    results["tokenizer_train_s"] = round(
+        _median_seconds(lambda: train_tokenizer(corpus, TokenizerConfig())), 3
+    )
     tok = train_tokenizer(corpus, TokenizerConfig())
 
     sft = SftConfig(steps=20, batch_size=64, warmup_steps=2)

@@ -55,10 +55,58 @@ def cmd_models(cfg: SaerlConfig, store: ArtifactStore) -> None:
         print(f"{s.name:<10} {s.arch:<6} {s.params:>9,} {s.sft_seconds:>7.1f} {s.accuracy:>7.1%}  {s.path}")
 
 
+def cmd_activations(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """Check the source model and layer, count prompt tokens, keep held-out activations."""
+    from saerl.sae.stage import activations_stage
+
+    art = activations_stage(cfg, store)
+    info = art.manifest["info"]
+    print(f"activations artifact: {art.path}")
+    print(
+        f"  source {info['source_model']} at {info['hook_name']} (of {info['n_layers']} layers), "
+        f"d_model {info['d_model']}"
+    )
+    print(
+        f"  {info['train_prompts']} training prompts, {info['train_tokens_per_epoch']} tokens per epoch, "
+        f"{info['prompts_per_s']} prompts/s; {info['eval_tokens']} held-out tokens kept"
+    )
+
+
+def cmd_sae(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """Train (or load) the SAE and print explained variance, L0 and dead fraction."""
+    from saerl.sae.stage import sae_stage
+
+    art = sae_stage(cfg, store)
+    i = art.manifest["info"]
+    print(f"sae artifact: {art.path / 'sae'}")
+    print(f"  {cfg.sae.architecture} d_in={i['d_in']} d_sae={i['d_sae']} on {i['source_model']}")
+    print(f"  hook {i['hook_name']}; trained in {i['train_seconds']} s")
+    print(
+        f"  explained variance {i['explained_variance']:.3f}  L0 {i['l0']:.1f}  "
+        f"dead {i['dead_fraction']:.1%}  mse {i['mse']:.4g}  ({i['tokens']} held-out tokens)"
+    )
+
+
+def cmd_features(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """Pooled SAE features z for every configured split; print rows, nnz per row and prompts/s."""
+    from saerl.sae.stage import features_stage
+
+    art = features_stage(cfg, store)
+    print(f"features artifact: {art.path}")
+    for split, s in art.manifest["info"]["splits"].items():
+        print(
+            f"  {split:<9} {s['rows']:>6} rows x {s['d_sae']} latents, {s['nnz_per_row']:>6} nnz/row, "
+            f"{s['prompts_per_s']:>7} prompts/s"
+        )
+
+
 COMMANDS: dict[str, Command] = {
     "config": cmd_config,
     "data": cmd_data,
     "models": cmd_models,
+    "activations": cmd_activations,
+    "sae": cmd_sae,
+    "features": cmd_features,
 }
 
 

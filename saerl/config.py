@@ -20,6 +20,7 @@ import yaml
 
 from saerl.data.config import DataConfig
 from saerl.models.config import ModelsConfig
+from saerl.sae.config import ActivationsConfig, FeaturesConfig, SaeConfig
 
 T = TypeVar("T")
 
@@ -46,6 +47,12 @@ class SaerlConfig:
     """Where prompts come from and how raw rows map onto records."""
     models: ModelsConfig = field(default_factory=ModelsConfig)
     """The miniature's tiny model family and its SFT warm-start."""
+    activations: ActivationsConfig = field(default_factory=ActivationsConfig)
+    """Running the source model S over prompts (layer, formatting, batching)."""
+    sae: SaeConfig = field(default_factory=SaeConfig)
+    """The sparse autoencoder on S's activations (trained with sae-lens, or pretrained)."""
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    """Pooling SAE activations into one sparse vector per prompt."""
 
     def __post_init__(self) -> None:
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):

@@ -100,8 +100,9 @@ class ArtifactStore:
         key = artifact_key(stage, version, config, inputs)
         found = self.find(stage, key)
         if found is not None:
-            log.info("%s: reusing %s", stage, found.path)
+            log.debug("%s: reusing %s", stage, found.path)
             return found
+        log.info("%s: building %s", stage, key)
         return self._build(stage, key, version, config, inputs, build)
 
     def _build(

@@ -32,12 +32,13 @@ class ModelSpec:
 
 def _default_family() -> tuple[ModelSpec, ...]:
     # Two architectures x two sizes: the smallest Qwen2 is the SAE source; larger models of both
-    # families are RL targets (METHOD.md section 6).
+    # families are RL targets (METHOD.md section 6). Depth stays at 4: on 2 CPU cores a 6-layer
+    # 192-wide model (3.6M) trained at ~4.8k tok/s, too slow for the miniature's time budget.
     return (
         ModelSpec("qwen2-xs", "qwen2", hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
-        ModelSpec("qwen2-s", "qwen2", hidden_size=192, num_layers=6, num_heads=6, intermediate_size=768),
+        ModelSpec("qwen2-s", "qwen2", hidden_size=192, num_layers=4, num_heads=6, intermediate_size=512),
         ModelSpec("llama-xs", "llama", hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
-        ModelSpec("llama-s", "llama", hidden_size=192, num_layers=6, num_heads=6, intermediate_size=768),
+        ModelSpec("llama-s", "llama", hidden_size=192, num_layers=4, num_heads=6, intermediate_size=512),
     )
 
 
@@ -45,8 +46,9 @@ def _default_family() -> tuple[ModelSpec, ...]:
 class SftConfig:
     """Warm-start SFT on step-by-step solutions, so RL starts with room to improve."""
 
-    steps: int = 600
-    """Optimizer steps."""
+    steps: int = 250
+    """Optimizer steps. 250 x 64 sequences gave 29% (1.1M params) and 54% (1.9M) greedy accuracy
+    in-distribution, inside the 20-70% band that leaves RL room to improve."""
     batch_size: int = 64
     """Sequences per step."""
     lr: float = 2e-3

@@ -3,6 +3,8 @@ in HF format (safetensors), so later stages load it with `from_pretrained(dir)` 
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import NamedTuple
 
 from saerl.config import SaerlConfig, to_dict
@@ -85,3 +87,31 @@ def summarize(spec: ModelSpec, art: Artifact) -> ModelSummary:
     return ModelSummary(
         spec.name, spec.arch, info["params"], info["sft_seconds"], info["accuracy_eval_id"], str(art.path)
     )
+
+
+class ModelRef(NamedTuple):
+    """A model to load with `from_pretrained(path)`, and the key that identifies it in the store."""
+
+    name: str
+    path: str
+    key: str
+
+
+def resolve_model(cfg: SaerlConfig, store: ArtifactStore, data: Artifact, name: str) -> ModelRef:
+    """A family name builds (or reuses) the tiny model; anything else is an HF folder or hub id."""
+    if name in {m.name for m in cfg.models.family}:
+        tok = tokenizer_stage(cfg, store, data)
+        art = model_stage(cfg, store, cfg.models.spec(name), data, tok)
+        return ModelRef(name, str(art.path), art.key)
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ValueError(f"{name}: folder has no config.json, so it is not an HF model")
+        # Identify a local model by its config and weight files, not by where it happens to live.
+        digest = hashlib.sha256((path / "config.json").read_bytes())
+        for weights in sorted(path.glob("*.safetensors")):
+            digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+        return ModelRef(name, str(path), f"dir-{digest.hexdigest()[:16]}")
+    if name.startswith((".", "/", "~")):
+        raise ValueError(f"{name}: no such model folder")
+    return ModelRef(name, name, f"hub-{name}")

@@ -1,0 +1,86 @@
+"""Config of the SAE stage: source-model activations, SAE training, pooled per-prompt features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ActivationsConfig:
+    """How the source model S is run over prompts (METHOD.md section 1)."""
+
+    source_model: str = "qwen2-xs"
+    """A name from models.family (the miniature), a local HF folder, or a hub id."""
+    layer: int = -1
+    """Decoder layer L whose residual output (`model.layers.L`) is read; -1 picks round(0.55 * depth)
+    (KNOWN: 'intermediate layer'; 0.55 is OUR CHOICE, inside METHOD.md's 0.5-0.6)."""
+    chat_template: bool = True
+    """Format prompts with the tokenizer's chat template, exactly as the RL trainer sees them."""
+    tokens: Literal["content", "non_special"] = "content"
+    """Which tokens count as the prompt: 'content' = only the user text (template and special tokens
+    masked; OUR CHOICE: the template is identical for every prompt and would only dilute z),
+    'non_special' = every token that is not a special token or padding."""
+    batch_size: int = 64
+    """Prompts per forward pass (batched by length to limit padding)."""
+    max_length: int = 1024
+    """Prompts longer than this many tokens are truncated (from the right)."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """'auto': bf16 on GPU, fp32 on CPU."""
+    sae_splits: tuple[str, ...] = ("train", "sft")
+    """Data splits whose prompt tokens train the SAE (the miniature's sft split adds clean variety)."""
+    shuffle_buffer_tokens: int = 16384
+    """Token activations are streamed through a shuffle buffer of this many rows (never all in memory)."""
+    eval_fraction: float = 0.05
+    """Fraction of the SAE's prompts held out (never trained on) to evaluate it."""
+    eval_tokens: int = 8192
+    """At most this many held-out token activations are kept in the activations artifact."""
+    trust_remote_code: bool = False
+    """Only for hub models that need it; off unless a user turns it on."""
+
+
+@dataclass(frozen=True)
+class SaeConfig:
+    """The SAE, trained with sae-lens on streamed activations, or loaded from disk/hub."""
+
+    architecture: Literal["topk", "batchtopk", "jumprelu", "standard"] = "topk"
+    """sae-lens training architecture (TopK default; BatchTopK reloads as JumpReLU)."""
+    d_sae: int = 0
+    """Dictionary width; 0 means expansion * d_in."""
+    expansion: int = 8
+    """Width multiplier used when d_sae is 0."""
+    k: int = 16
+    """Active latents per token for topk/batchtopk."""
+    sparsity_coefficient: float = 5.0
+    """L1 coefficient (standard) or L0 coefficient (jumprelu); unused by topk/batchtopk."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    lr_end_fraction: float = 0.1
+    """Cosine decay target, as a fraction of lr."""
+    training_tokens: int = 1_500_000
+    """Token activations seen in training (epochs over the prompts as needed)."""
+    batch_size_tokens: int = 1024
+    """Token activations per SAE optimizer step."""
+    seed: int = 0
+    """Initialisation and shuffling seed."""
+    pretrained: str = ""
+    """Use this SAE instead of training one: a folder in sae-lens's format (`SAE.load_from_disk`) or
+    'release:sae_id' for `SAE.from_pretrained` where a hub is reachable."""
+
+    def __post_init__(self) -> None:
+        if self.d_sae < 0 or self.expansion < 1:
+            raise ValueError("d_sae must be >= 0 and expansion >= 1")
+        if self.architecture in ("topk", "batchtopk") and self.k < 1:
+            raise ValueError(f"k: must be >= 1 for {self.architecture}")
+        if self.training_tokens < self.batch_size_tokens:
+            raise ValueError("training_tokens: must be at least batch_size_tokens")
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Pooled per-prompt SAE features z_i (METHOD.md section 1)."""
+
+    pooling: Literal["mean", "max"] = "mean"
+    """How token-level SAE activations become one vector per prompt."""
+    splits: tuple[str, ...] = ("train", "eval_id", "eval_ood")
+    """Data splits to featurise."""

@@ -1,0 +1,155 @@
+"""Properties of the ordered batch stream on random inputs (METHOD.md section 2)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from saerl.curriculum import MODES, CurriculumConfig, Signals, build_curriculum
+
+
+def make_signals(n, k, seed):
+    rng = np.random.default_rng(seed)
+    return Signals(
+        ids=[f"p{i}" for i in range(n)],
+        cluster=rng.integers(0, k, n),
+        difficulty=rng.random(n),
+        quality=rng.random(n),
+        length=rng.integers(5, 80, n),
+        rollout_difficulty=rng.random(n),
+    )
+
+
+inputs = st.tuples(
+    st.integers(1, 300),  # n
+    st.integers(1, 7),  # clusters
+    st.integers(1, 16),  # B
+    st.sampled_from([0.0, 0.125, 0.25, 0.4, 0.5]),  # rho
+    st.integers(0, 2**16),  # seed
+)
+
+
+def batches_of(cur):
+    return [cur.order[cur.batch == t] for t in range(cur.n_batches)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(inputs, st.sampled_from(MODES))
+def test_output_is_a_permutation_of_the_kept_ids(args, mode):
+    n, k, B, rho, seed = args
+    sig = make_signals(n, k, seed)
+    cur = build_curriculum(sig, CurriculumConfig(mode=mode, batch_size=B, rho=rho, seed=seed))
+    assert len(set(cur.order.tolist())) == len(cur.order)
+    assert sorted(cur.order.tolist() + cur.dropped.tolist()) == list(range(n))
+    if mode in ("vanilla", "no_quality_filter"):
+        assert len(cur.dropped) == 0
+    else:
+        assert len(cur.dropped) == int(np.floor(0.1 * n))
+        assert sig.quality[cur.dropped].max(initial=-1) <= sig.quality[cur.order].min()
+
+
+@settings(max_examples=150, deadline=None)
+@given(inputs, st.sampled_from(MODES))
+def test_every_batch_has_B_items_except_the_last(args, mode):
+    n, k, B, rho, seed = args
+    cur = build_curriculum(make_signals(n, k, seed), CurriculumConfig(mode=mode, batch_size=B, rho=rho))
+    sizes = [len(b) for b in batches_of(cur)]
+    assert all(s == B for s in sizes[:-1])
+    assert 1 <= sizes[-1] <= B
+    assert (cur.position == np.concatenate([np.arange(s) for s in sizes])).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(inputs)
+def test_each_adjacent_pair_exchanges_exactly_floor_rho_B_items(args):
+    n, k, B, rho, seed = args
+    sig = make_signals(n, k, seed)
+    cfg = CurriculumConfig(batch_size=B, rho=rho)
+    mixed, unmixed = build_curriculum(sig, cfg), build_curriculum(sig, replace(cfg, rho=0.0))
+    home = {int(i): int(t) for i, t in zip(unmixed.order, unmixed.batch, strict=True)}
+    m = int(np.floor(rho * B))
+    full = [t for t, b in enumerate(batches_of(unmixed)) if len(b) == B]
+    for t in full:
+        items = batches_of(mixed)[t]
+        moved = [home[int(i)] - t for i in items]
+        assert all(abs(d) <= 1 for d in moved)  # nothing travels more than one batch
+        if t + 1 in full:
+            assert sum(d == 1 for d in moved) == m  # received from t+1
+            assert sum(home[int(i)] == t for i in batches_of(mixed)[t + 1]) == m  # sent to t+1
+
+
+@settings(max_examples=150, deadline=None)
+@given(inputs)
+def test_without_mixing_batches_are_single_cluster_and_easy_to_hard(args):
+    n, k, B, _, seed = args
+    sig = make_signals(n, k, seed)
+    cur = build_curriculum(sig, CurriculumConfig(batch_size=B, rho=0.0))
+    last_difficulty: dict[int, float] = {}
+    for t, b in enumerate(batches_of(cur)):
+        if cur.remainder[cur.batch == t].any():
+            continue  # remainder batches pool each cluster's leftovers (documented)
+        (c,) = set(sig.cluster[b].tolist())
+        d = sig.difficulty[b]
+        assert (np.diff(d) >= 0).all()
+        assert d[0] >= last_difficulty.get(c, -np.inf)
+        last_difficulty[c] = d[-1]
+
+
+def test_clusters_are_paced_to_end_together():
+    sig = Signals(ids=[str(i) for i in range(120)], cluster=np.array([0] * 80 + [1] * 40),
+                  difficulty=np.zeros(120), quality=np.ones(120))  # fmt: skip
+    cur = build_curriculum(sig, CurriculumConfig(batch_size=10, rho=0.0, quality_fraction=0.0))
+    seq = [int(sig.cluster[b[0]]) for b in batches_of(cur)]
+    assert seq == [0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0]  # 8 chunks vs 4, interleaved 2:1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_same_seed_gives_the_identical_stream(seed):
+    sig = make_signals(200, 5, seed)
+    for mode in MODES:
+        cfg = CurriculumConfig(mode=mode, batch_size=8, seed=seed)
+        a, b = build_curriculum(sig, cfg), build_curriculum(sig, cfg)
+        assert (a.order == b.order).all() and (a.batch == b.batch).all()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_each_ablation_differs_from_saerl_in_exactly_its_component(seed):
+    sig = make_signals(240, 4, seed)
+    cfg = CurriculumConfig(batch_size=8, rho=0.25, seed=seed)
+    full = build_curriculum(sig, cfg)
+
+    def same(a, b):
+        return np.array_equal(a.order, b.order) and np.array_equal(a.batch, b.batch)
+
+    def run(mode, signals=sig, **changes):
+        return build_curriculum(signals, replace(cfg, mode=mode, **changes))
+
+    assert same(run("no_mixing"), run("saerl", rho=0.0))
+    assert same(run("no_quality_filter"), run("saerl", quality_fraction=0.0))
+    assert same(run("length"), run("saerl", replace(sig, difficulty=sig.length.astype(float))))
+    assert same(run("rollout"), run("saerl", replace(sig, difficulty=sig.rollout_difficulty)))
+    assert same(run("no_cluster"), run("saerl", replace(sig, cluster=np.zeros(240, dtype=int))))
+    # no_curriculum keeps the cluster-first structure and the kept set, but not the within-cluster order.
+    nc, base = run("no_curriculum", rho=0.0), run("saerl", rho=0.0)
+    main = ~base.remainder  # the remainder pools each cluster's leftovers, which differ by design
+    assert (nc.remainder == base.remainder).all()
+    assert (sig.cluster[nc.order[main]] == sig.cluster[base.order[main]]).all()
+    assert set(nc.order.tolist()) == set(base.order.tolist())
+    assert not same(nc, base)
+    vanilla = run("vanilla")
+    assert len(vanilla.dropped) == 0 and not same(vanilla, full)
+    for mode in MODES:
+        if mode != "saerl":
+            assert not same(run(mode), full), mode
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="rho: expected 0 <= rho <= 0.5"):
+        CurriculumConfig(rho=0.7)
+    with pytest.raises(ValueError, match="signals: quality has 2 rows, ids has 3"):
+        Signals(ids=["a", "b", "c"], cluster=np.zeros(3), difficulty=np.zeros(3), quality=np.zeros(2))
+    sig = Signals(ids=["a", "b"], cluster=np.zeros(2), difficulty=np.zeros(2), quality=np.zeros(2))
+    with pytest.raises(ValueError, match="mode 'length' needs prompt lengths"):
+        build_curriculum(sig, CurriculumConfig(mode="length"))
