@@ -34,6 +34,8 @@ demo: install  ## the miniature study, as far as the stages exist
 	$(BIN)/saerl models
 	$(BIN)/saerl sae
 	$(BIN)/saerl features
+	$(BIN)/saerl study-signals
+	$(BIN)/saerl curriculum
 
 bench: install  ## throughput of the miniature's stages on this machine -> reports/bench.json
 	$(PY) -m saerl.bench

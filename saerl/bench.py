@@ -40,9 +40,13 @@ def bench() -> dict[str, Any]:
     os.environ.setdefault("TQDM_DISABLE", "1")
     cfg = ArithConfig()
     results: dict[str, Any] = {
-        "machine": {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version(), "torch": torch.__version__},
-    }  # fmt: skip
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+    }
     gen_s = _median_seconds(lambda: generate(cfg))
     n_items = cfg.n_train + cfg.n_sft + cfg.n_eval_id + cfg.n_eval_ood
     results["data_items_per_s"] = round(n_items / gen_s)
@@ -72,7 +76,32 @@ def bench() -> dict[str, Any]:
             "greedy_prompts_per_s": round(len(prompts) / gen_s, 1),
             "greedy_new_tokens_per_s": round(new_tokens / gen_s),
         }
+    results["activations"] = bench_activations(tok, [r.prompt for r in splits["train"]])
     return results
+
+
+def bench_activations(tok: Any, prompts: list[str]) -> dict[str, Any]:
+    """Prompts/s of the features pass on the SAE source size, with and without stopping at layer L."""
+    from saerl.models.tiny import build_model
+    from saerl.sae.activations import iter_activations, resolve_layer
+    from saerl.sae.config import ActivationsConfig
+
+    spec = ModelsConfig().family[0]
+    model = build_model(spec, tok, seed=0).eval()
+    layer = resolve_layer(model, -1)
+    cfg = ActivationsConfig()
+    out: dict[str, Any] = {
+        "model": spec.name,
+        "layer": layer,
+        "n_layers": spec.num_layers,
+        "prompts": len(prompts),
+    }
+    for stop in (True, False):
+        seconds = _median_seconds(
+            lambda stop=stop: list(iter_activations(model, tok, prompts, layer, cfg, stop_early=stop))
+        )
+        out["prompts_per_s_" + ("early_stop" if stop else "full_forward")] = round(len(prompts) / seconds)
+    return out
 
 
 def main() -> None:

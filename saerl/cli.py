@@ -100,6 +100,65 @@ def cmd_features(cfg: SaerlConfig, store: ArtifactStore) -> None:
         )
 
 
+def cmd_signals(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """Clusters, predicted difficulty and quality for every train prompt (rollout labels as needed)."""
+    from saerl.signals.stage import signals_stage
+
+    art = signals_stage(cfg, store)
+    print(f"signals artifact: {art.path / 'signals.jsonl'}")
+    print(summarize_signals(art.manifest["info"]["metrics"]))
+
+
+def summarize_signals(m: dict) -> str:
+    lines = [f"  clusters: k={m['clusters']['k']} sizes {m['clusters']['sizes']}"]
+    if m.get("topic_probe"):
+        t = m["topic_probe"]
+        lines.append(f"  topic probe: accuracy {t['accuracy']:.3f} vs majority {t['majority_baseline']:.3f}")
+    d = m["difficulty"]
+    for where in ("in_distribution", "out_of_distribution"):
+        for name, c in d.get(where, {}).items():
+            lines.append(
+                f"  difficulty {where:<19} {name:<8} pearson {c['pearson']:+.3f} "
+                f"spearman {c['spearman']:+.3f} (n={c['n']})"
+            )
+    q = m["quality"]
+    lines.append(
+        f"  quality AUC: sae {q['sae']['auc']:.3f} vs metadata {q['metadata']['auc']:.3f} (n={q['n_test']})"
+    )
+    return "\n".join(lines)
+
+
+def cmd_curriculum(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """The ordered batch stream (curriculum.mode: saerl or an ablation) as one parquet file."""
+    from saerl.curriculum.stage import FILE, curriculum_stage
+
+    art = curriculum_stage(cfg, store)
+    i = art.manifest["info"]
+    print(f"curriculum: {art.path / FILE}")
+    print(
+        f"  mode {i['mode']}: {i['rows']} prompts in {i['batches']} batches of {cfg.curriculum.batch_size}, "
+        f"{i['dropped']} dropped by the quality filter, {i['mean_clusters_per_batch']:.2f} clusters per batch"
+    )
+
+
+def cmd_study_signals(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """The preliminary study: metrics JSON, cost table and figures under <reports_dir>/signals."""
+    from saerl.signals.study import study_signals
+
+    out = Path(cfg.reports_dir) / "signals"
+    study = study_signals(cfg, store, out)
+    print(summarize_signals(study))
+    c = study["cost"]
+    print(f"  cost: SAE route {c['sae_route_total_wall_s']:.1f} s wall", end="")
+    if "rollout_all" in c:
+        print(
+            f"; rollout labels for all prompts {c['rollout_all']['wall_s']:.1f} s "
+            f"({c['rollout_all_over_sae_route']:.2f}x)",
+            end="",
+        )
+    print(f"\n  written: {out / 'study.json'} and {len(study['figures'])} figure files")
+
+
 COMMANDS: dict[str, Command] = {
     "config": cmd_config,
     "data": cmd_data,
@@ -107,6 +166,9 @@ COMMANDS: dict[str, Command] = {
     "activations": cmd_activations,
     "sae": cmd_sae,
     "features": cmd_features,
+    "signals": cmd_signals,
+    "curriculum": cmd_curriculum,
+    "study-signals": cmd_study_signals,
 }
 
 

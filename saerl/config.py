@@ -18,9 +18,11 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from saerl.curriculum import CurriculumConfig
 from saerl.data.config import DataConfig
 from saerl.models.config import ModelsConfig
 from saerl.sae.config import ActivationsConfig, FeaturesConfig, SaeConfig
+from saerl.signals.config import SignalsConfig
 
 T = TypeVar("T")
 
@@ -39,6 +41,8 @@ class SaerlConfig:
     """Root of the content-addressed artifact store (stage outputs, reused across runs)."""
     runs_dir: str = "runs"
     """Where run directories (config, metrics.jsonl, checkpoints) are written."""
+    reports_dir: str = "reports"
+    """Where studies and reports (JSON, markdown, figures) are written."""
     seed: int = 0
     """Global seed; stages derive their own seeds from their section's `seed` fields."""
     device: str = "auto"
@@ -53,6 +57,10 @@ class SaerlConfig:
     """The sparse autoencoder on S's activations (trained with sae-lens, or pretrained)."""
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     """Pooling SAE activations into one sparse vector per prompt."""
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
+    """Clusters, difficulty labels + proxy, quality probe."""
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    """Filtering, ordering and batching into the RL stream."""
 
     def __post_init__(self) -> None:
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):

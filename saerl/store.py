@@ -31,9 +31,18 @@ log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 TRACKED_PACKAGES = (
-    "saerl", "torch", "transformers", "datasets", "tokenizers", "sae-lens", "scikit-learn",
-    "numpy", "trl", "math-verify", "wandb",
-)  # fmt: skip
+    "saerl",
+    "torch",
+    "transformers",
+    "datasets",
+    "tokenizers",
+    "sae-lens",
+    "scikit-learn",
+    "numpy",
+    "trl",
+    "math-verify",
+    "wandb",
+)
 
 
 class StoreError(RuntimeError):
@@ -229,8 +238,11 @@ def git_sha() -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here, capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha

@@ -18,3 +18,43 @@ from saerl.store import ArtifactStore  # noqa: E402
 @pytest.fixture
 def store(tmp_path):
     return ArtifactStore(tmp_path / "store")
+
+
+TINY_MODEL = (
+    "{name: qwen2-xs, arch: qwen2, hidden_size: 64, num_layers: 3, num_heads: 2, intermediate_size: 128}"
+)
+TINY_OVERRIDES = (
+    *(
+        "data.arith.n_train=240",
+        "data.arith.n_sft=100",
+        "data.arith.n_eval_id=30",
+        "data.arith.n_eval_ood=40",
+    ),
+    f"models.family=[{TINY_MODEL}]",
+    *(
+        "models.sft.steps=5",
+        "models.sft.batch_size=8",
+        "models.sft.eval_items=5",
+        "models.sft.max_new_tokens=8",
+    ),
+    *("sae.training_tokens=8192", "sae.batch_size_tokens=256", "sae.expansion=4", "sae.k=8"),
+    "activations.shuffle_buffer_tokens=1024",
+    *(
+        "signals.diversity.n_clusters=3",
+        "signals.difficulty.n_labelled=60",
+        "signals.difficulty.n_ood_labelled=20",
+    ),
+    *(
+        "signals.difficulty.samples=2",
+        "signals.difficulty.max_new_tokens=12",
+        "signals.quality.n_labelled=120",
+    ),
+    "curriculum.batch_size=8",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """(overrides, store) of a tiny miniature whose stages tests build once and share."""
+    store = ArtifactStore(tmp_path_factory.mktemp("tiny-store"))
+    return list(TINY_OVERRIDES), store

@@ -98,8 +98,12 @@ def test_without_mixing_batches_are_single_cluster_and_easy_to_hard(args):
 
 
 def test_clusters_are_paced_to_end_together():
-    sig = Signals(ids=[str(i) for i in range(120)], cluster=np.array([0] * 80 + [1] * 40),
-                  difficulty=np.zeros(120), quality=np.ones(120))  # fmt: skip
+    sig = Signals(
+        ids=[str(i) for i in range(120)],
+        cluster=np.array([0] * 80 + [1] * 40),
+        difficulty=np.zeros(120),
+        quality=np.ones(120),
+    )
     cur = build_curriculum(sig, CurriculumConfig(batch_size=10, rho=0.0, quality_fraction=0.0))
     seq = [int(sig.cluster[b[0]]) for b in batches_of(cur)]
     assert seq == [0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0]  # 8 chunks vs 4, interleaved 2:1
@@ -146,7 +150,7 @@ def test_each_ablation_differs_from_saerl_in_exactly_its_component(seed):
 
 
 def test_bad_inputs_are_named():
-    with pytest.raises(ValueError, match="rho: expected 0 <= rho <= 0.5"):
+    with pytest.raises(ValueError, match=r"rho: expected 0 <= rho <= 0\.5"):
         CurriculumConfig(rho=0.7)
     with pytest.raises(ValueError, match="signals: quality has 2 rows, ids has 3"):
         Signals(ids=["a", "b", "c"], cluster=np.zeros(3), difficulty=np.zeros(3), quality=np.zeros(2))

@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from saerl.config import load_config
-from saerl.data.arith import OFF_TOPIC, generate
+from saerl.data.arith import generate
 from saerl.data.config import ArithConfig
+from saerl.data.noise import OFF_TOPIC
 from saerl.models.config import ModelSpec, SftConfig, TokenizerConfig
 from saerl.models.loading import format_prompt, load_model, load_tokenizer
 from saerl.models.sft import encode_examples, run_sft

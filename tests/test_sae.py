@@ -1,8 +1,9 @@
 import pytest
 import torch
 
-from saerl.data.arith import OFF_TOPIC, generate
+from saerl.data.arith import generate
 from saerl.data.config import ArithConfig
+from saerl.data.noise import OFF_TOPIC
 from saerl.models.config import ModelSpec, TokenizerConfig
 from saerl.models.tiny import build_model
 from saerl.models.tokenizer import train_tokenizer
@@ -32,8 +33,9 @@ def tokenizer():
 
 @pytest.fixture(scope="module", params=["qwen2", "llama"])
 def model(request, tokenizer):
-    spec = ModelSpec(f"{request.param}-t", request.param, hidden_size=64, num_layers=4, num_heads=2,
-                     intermediate_size=128)  # fmt: skip
+    spec = ModelSpec(
+        f"{request.param}-t", request.param, hidden_size=64, num_layers=4, num_heads=2, intermediate_size=128
+    )
     return build_model(spec, tokenizer, seed=0).eval()
 
 
@@ -57,8 +59,8 @@ def test_early_stop_gives_the_same_activations_as_the_full_forward(model, tokeni
     batch = one_batch(tokenizer, PROMPTS[:8])
     results = {}
     for stop in (True, False):
-        calls = []
-        last = model.model.layers[-1].register_forward_hook(lambda *a: calls.append(1))
+        calls: list[int] = []
+        last = model.model.layers[-1].register_forward_hook(lambda *a, calls=calls: calls.append(1))
         with capture_layer(model, 1, stop=stop) as box, torch.no_grad():
             results[stop] = run_to_layer(model, box, batch.input_ids, batch.attention_mask)
         last.remove()

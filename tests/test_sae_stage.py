@@ -2,44 +2,25 @@
 
 import numpy as np
 import pytest
+from conftest import TINY_OVERRIDES
 
 from saerl.config import load_config
 from saerl.data.stage import load_split
 from saerl.sae.features import load_features
 from saerl.sae.training import SaeError
 
-TINY = "{name: qwen2-xs, arch: qwen2, hidden_size: 64, num_layers: 3, num_heads: 2, intermediate_size: 128}"
-OVERRIDES = [
-    *(
-        "data.arith.n_train=200",
-        "data.arith.n_sft=100",
-        "data.arith.n_eval_id=30",
-        "data.arith.n_eval_ood=30",
-    ),
-    f"models.family=[{TINY}]",
-    *(
-        "models.sft.steps=5",
-        "models.sft.batch_size=8",
-        "models.sft.eval_items=5",
-        "models.sft.max_new_tokens=8",
-    ),
-    *("sae.training_tokens=8192", "sae.batch_size_tokens=256", "sae.expansion=4", "sae.k=8"),
-    "activations.shuffle_buffer_tokens=1024",
-]
-
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tiny):
     from saerl.sae.stage import features_stage, sae_stage
-    from saerl.store import ArtifactStore
 
-    store = ArtifactStore(tmp_path_factory.mktemp("store"))
-    cfg = load_config(overrides=OVERRIDES)
+    overrides, store = tiny
+    cfg = load_config(overrides=overrides)
     return cfg, store, sae_stage(cfg, store), features_stage(cfg, store)
 
 
 def test_features_cover_every_split_with_sparse_rows(built):
-    cfg, store, sae_art, feats_art = built
+    cfg, store, _sae_art, feats_art = built
     from saerl.data.stage import data_stage
 
     data = data_stage(cfg, store)
@@ -75,10 +56,10 @@ def test_stages_reuse_their_artifacts(built, monkeypatch):
 
 
 def test_pretrained_sae_is_used_instead_of_training(built):
-    cfg, store, sae_art, feats_art = built
+    _cfg, store, sae_art, feats_art = built
     from saerl.sae.stage import features_stage
 
-    cfg2 = load_config(overrides=[*OVERRIDES, f"sae.pretrained={sae_art.path / 'sae'}"])
+    cfg2 = load_config(overrides=[*TINY_OVERRIDES, f"sae.pretrained={sae_art.path / 'sae'}"])
     feats2 = features_stage(cfg2, store)
     assert feats2.path != feats_art.path  # a different SAE config, so a different key
     a = load_features(feats_art.path, "eval_id").z.toarray()
@@ -87,14 +68,14 @@ def test_pretrained_sae_is_used_instead_of_training(built):
 
 
 def test_pretrained_sae_of_the_wrong_width_fails_naming_both(built, tmp_path):
-    cfg, store, _, _ = built
+    _cfg, store, _, _ = built
     from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
 
     from saerl.sae.stage import sae_stage
     from saerl.sae.training import save_sae
 
     save_sae(TopKTrainingSAE(TopKTrainingSAEConfig(d_in=32, d_sae=64, k=4, device="cpu")), tmp_path / "w")
-    cfg2 = load_config(overrides=[*OVERRIDES, f"sae.pretrained={tmp_path / 'w'}"])
+    cfg2 = load_config(overrides=[*TINY_OVERRIDES, f"sae.pretrained={tmp_path / 'w'}"])
     with pytest.raises(
         SaeError, match=r"SAE d_in=32 does not match hidden size 64 of qwen2-xs at model\.layers\.2"
     ):
@@ -106,6 +87,6 @@ def test_layer_out_of_range_fails_before_any_work(built):
     from saerl.sae.stage import activations_stage
 
     _, store, _, _ = built
-    cfg = load_config(overrides=[*OVERRIDES, "activations.layer=7"])
+    cfg = load_config(overrides=[*TINY_OVERRIDES, "activations.layer=7"])
     with pytest.raises(ActivationError, match=r"layer 7 out of range: the model has 3 layers"):
         activations_stage(cfg, store)

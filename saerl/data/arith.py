@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from saerl.data.config import ArithConfig
+from saerl.data.noise import corrupt_prompt, wrong_integer
 from saerl.data.records import Record
 
 SPLITS = ("sft", "train", "eval_id", "eval_ood")
@@ -116,8 +117,12 @@ def _addition(rng: random.Random, d: int) -> Problem:
     a, b = _pair(rng, d)
     if rng.random() < 0.5:
         a, b = b, a
-    return Problem("addition", rng.choice(["What is {a}+{b}?", "Compute {a}+{b}.", "Add {a} and {b}."])
-                   .format(a=a, b=b), (solve(a, "+", b),), d)  # fmt: skip
+    return Problem(
+        "addition",
+        rng.choice(["What is {a}+{b}?", "Compute {a}+{b}.", "Add {a} and {b}."]).format(a=a, b=b),
+        (solve(a, "+", b),),
+        d,
+    )
 
 
 def _subtraction(rng: random.Random, d: int) -> Problem:
@@ -182,29 +187,14 @@ GENERATORS: dict[str, Callable[[random.Random, int], Problem]] = {
 
 # ---------------------------------------------------------------------------- noise
 
-OFF_TOPIC = (
-    "Describe your favourite season and why you like it.",
-    "Write a short poem about the sea at night.",
-    "Which city has the best food, in your opinion?",
-    "Tell me a story about a dragon who loves music.",
-    "What should I pack for a weekend trip to the mountains?",
-    "Explain why cats like to sleep in boxes.",
-)
-
 
 def _corrupt(rng: random.Random, kind: str, prompt: str, answer: int) -> tuple[str, str]:
     """Return (prompt, answer) corrupted by ``kind``."""
     if kind == "wrong_answer":
-        return prompt, str(max(0, answer + rng.choice([-1, 1]) * rng.randint(1, 9)) or answer + 1)
-    if kind == "garbled":
-        chars = list(prompt)
-        rng.shuffle(chars)
-        return "".join(chars), str(answer)
+        return prompt, wrong_integer(rng, answer)
     if kind == "off_topic":
-        return rng.choice(OFF_TOPIC), str(rng.randint(0, 99))
-    if kind == "truncated":
-        return prompt[: max(3, len(prompt) // 2 - rng.randint(0, 3))].rstrip(), str(answer)
-    raise ValueError(f"unknown noise kind {kind!r}")
+        return corrupt_prompt(rng, kind, prompt), str(rng.randint(0, 99))
+    return corrupt_prompt(rng, kind, prompt), str(answer)
 
 
 # ---------------------------------------------------------------------------- splits

@@ -98,8 +98,12 @@ def _deepmath(row: Row) -> Mapped | str:
     meta = {"difficulty": _number(row.get("difficulty"))}
     if "r1_solution_1" in row:
         meta["has_solutions"] = True
-    return {"prompt": row.get("question"), "answer": _as_text(row.get("final_answer")),
-            "topic": row.get("topic") or "", "meta": meta}  # fmt: skip
+    return {
+        "prompt": row.get("question"),
+        "answer": _as_text(row.get("final_answer")),
+        "topic": row.get("topic") or "",
+        "meta": meta,
+    }
 
 
 def _math(row: Row) -> Mapped | str:
@@ -121,13 +125,21 @@ def _gsm8k(row: Row) -> Mapped | str:
     if "####" not in full:
         return "no_final_answer_marker"
     solution, _, final = full.rpartition("####")
-    return {"prompt": row.get("question"), "answer": final.strip().replace(",", ""),
-            "meta": {"solution": solution.strip()}}  # fmt: skip
+    return {
+        "prompt": row.get("question"),
+        "answer": final.strip().replace(",", ""),
+        "meta": {"solution": solution.strip()},
+    }
 
 
 def _saerl(row: Row) -> Mapped | str:
-    return {"id": row.get("id"), "prompt": row.get("prompt"), "answer": row.get("answer"),
-            "topic": row.get("topic") or "", "meta": dict(row.get("meta") or {})}  # fmt: skip
+    return {
+        "id": row.get("id"),
+        "prompt": row.get("prompt"),
+        "answer": row.get("answer"),
+        "topic": row.get("topic") or "",
+        "meta": dict(row.get("meta") or {}),
+    }
 
 
 def _generic(fields: FieldMap) -> Callable[[Row], Mapped | str]:

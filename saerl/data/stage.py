@@ -29,9 +29,11 @@ def data_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
                 raise DataError(f"{cfg.data.source}: no usable rows\n{report.summary()}")
             splits = {"train": records}
             ctx.info["load_report"] = {
-                "rows": report.rows, "kept": report.kept,
-                "skipped": dict(report.skipped), "examples": report.examples,
-            }  # fmt: skip
+                "rows": report.rows,
+                "kept": report.kept,
+                "skipped": dict(report.skipped),
+                "examples": report.examples,
+            }
             print(report.summary())
         for split, records in splits.items():
             write_records(ctx.path / f"{split}.jsonl", records)

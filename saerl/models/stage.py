@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from saerl.config import SaerlConfig, to_dict
-from saerl.data.arith import OFF_TOPIC
 from saerl.data.grading import get_grader, resolve_grader_kind
+from saerl.data.noise import OFF_TOPIC
 from saerl.data.stage import load_split
 from saerl.models.config import ModelSpec
 from saerl.models.loading import load_tokenizer, resolve_device
@@ -63,9 +63,13 @@ def model_stage(
         if device.startswith("cuda"):
             ctx.accelerator_seconds = sft.seconds
         ctx.info.update(
-            params=n_params(model), sft_seconds=round(sft.seconds, 1), sft_tokens=sft.tokens,
-            final_loss=round(sft.final_loss, 4), accuracy_eval_id=acc, eval_items=len(evals),
-        )  # fmt: skip
+            params=n_params(model),
+            sft_seconds=round(sft.seconds, 1),
+            sft_tokens=sft.tokens,
+            final_loss=round(sft.final_loss, 4),
+            accuracy_eval_id=acc,
+            eval_items=len(evals),
+        )
 
     config = {"spec": to_dict(spec), "sft": to_dict(cfg.models.sft)}
     return store.get_or_build("model", MODEL_VERSION, config, build, inputs=[data.key, tokenizer.key])

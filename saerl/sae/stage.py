@@ -229,3 +229,16 @@ def features_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
         build,
         inputs=[data.key, ref.key, acts.key, sae_art.key],
     )
+
+
+def featurize(cfg: SaerlConfig, store: ArtifactStore, prompts: list[str], ids: list[str]) -> Any:
+    """Pooled SAE features of arbitrary prompts (e.g. synthesised ones), with the configured S and SAE."""
+    from saerl.sae.features import prompt_features
+    from saerl.sae.training import load_sae
+
+    data = data_stage(cfg, store)
+    src = load_source(cfg, resolve_model(cfg, store, data, cfg.activations.source_model))
+    sae = load_sae(sae_stage(cfg, store).path / "sae", device=resolve_device(cfg.device))
+    return prompt_features(
+        src.model, src.tokenizer, sae, prompts, ids, src.layer, cfg.activations, cfg.features.pooling
+    )

@@ -1,0 +1,88 @@
+"""Config of the signals stage: diversity clusters, difficulty labels and proxy, quality probe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class DiversityConfig:
+    """k-means on normalised z (METHOD.md section 2; algorithm and K are OUR CHOICE)."""
+
+    n_clusters: int = 8
+    """K. Must not exceed the number of prompts."""
+    normalize: Literal["l2", "none"] = "l2"
+    """Row normalisation of z before clustering (L2 default: cosine geometry)."""
+    minibatch_above: int = 20000
+    """Use MiniBatchKMeans when there are more prompts than this; KMeans otherwise."""
+    topic_probe_test_fraction: float = 0.3
+    """Held-out fraction for the topic probe (logistic regression on z) vs the majority baseline."""
+    seed: int = 0
+    """k-means and split seed."""
+
+
+@dataclass(frozen=True)
+class DifficultyConfig:
+    """Difficulty labels from rollouts on a small subset, and the ElasticNet proxy on z (section 3)."""
+
+    labels: Literal["rollouts", "dataset"] = "rollouts"
+    """'rollouts': 1 - pass rate of `label_model` over k samples; 'dataset': meta['difficulty']."""
+    label_model: str = "source"
+    """'source' (the SAE's source model), 'target' (rl target), or a family name / HF folder / hub id."""
+    n_labelled: int = 600
+    """Size of the labelled random subset (METHOD.md: 1-2k on real data; scaled down here)."""
+    label_all: bool = False
+    """Also label every prompt with rollouts (needed by the 'rollout' curriculum baseline and the
+    cost comparison; this is the expensive route the SAE proxy replaces)."""
+    samples: int = 8
+    """k rollouts per prompt (METHOD.md: 8-16)."""
+    temperature: float = 1.0
+    """Sampling temperature of the rollouts."""
+    max_new_tokens: int = 96
+    """Generation budget per rollout."""
+    backend: Literal["hf", "vllm"] = "hf"
+    """'hf' batched `generate` (CPU or GPU); 'vllm' `LLM.generate` (GPU clusters, optional import)."""
+    batch_size: int = 32
+    """Prompts per generate call (each expands to `samples` sequences)."""
+    test_fraction: float = 0.25
+    """Held-out share of the labelled subset for the in-distribution correlation."""
+    l1_ratios: tuple[float, ...] = (0.1, 0.5, 0.9, 1.0)
+    """ElasticNetCV's l1_ratio grid."""
+    cv_folds: int = 5
+    """ElasticNetCV folds."""
+    ood_split: str = "eval_ood"
+    """Split used for the out-of-distribution correlation ('' to skip)."""
+    n_ood_labelled: int = 150
+    """Prompts of `ood_split` labelled with rollouts for the OOD correlation."""
+    seed: int = 0
+    """Subset, sampling and split seed."""
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """A linear probe on z separating clean from noisy items (section 4)."""
+
+    n_labelled: int = 600
+    """Size of the labelled subset. In the miniature the labels are the kept noise ground truth; on
+    real data, clean items plus synthesised corruptions of them."""
+    probe: Literal["logistic", "ridge"] = "logistic"
+    """'logistic' (class probability of clean) or 'ridge' (score)."""
+    synth_noise_rate: float = 0.3
+    """Real data only: fraction of the labelled subset corrupted to make negatives."""
+    test_fraction: float = 0.3
+    """Held-out share for AUC/Pearson."""
+    seed: int = 0
+    """Subset and split seed."""
+
+
+@dataclass(frozen=True)
+class SignalsConfig:
+    """All three signals."""
+
+    diversity: DiversityConfig = field(default_factory=DiversityConfig)
+    """Clusters."""
+    difficulty: DifficultyConfig = field(default_factory=DifficultyConfig)
+    """Difficulty labels and proxy."""
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    """Quality probe."""

@@ -1,0 +1,98 @@
+"""The linear read-outs on features: the ElasticNet difficulty proxy (METHOD.md section 3), the
+quality probe (section 4), their baselines, and the correlation/AUC measures reported for them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+
+class Correlation(NamedTuple):
+    pearson: float
+    spearman: float
+    n: int
+
+
+def correlation(pred: np.ndarray, true: np.ndarray) -> Correlation:
+    from scipy.stats import pearsonr, spearmanr
+
+    pred, true = np.asarray(pred, float), np.asarray(true, float)
+    if len(pred) < 3 or np.std(pred) == 0 or np.std(true) == 0:
+        return Correlation(float("nan"), float("nan"), len(pred))
+    return Correlation(float(pearsonr(pred, true)[0]), float(spearmanr(pred, true)[0]), len(pred))
+
+
+def fit_elasticnet(x: Any, y: np.ndarray, l1_ratios: Sequence[float], folds: int, seed: int) -> Any:
+    """ElasticNetCV on (sparse or dense) features; standardised so one alpha grid fits all widths."""
+    from sklearn.linear_model import ElasticNetCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    folds = max(2, min(folds, len(y)))
+    scaler = StandardScaler(with_mean=not hasattr(x, "tocsr"))  # keep sparse inputs sparse
+    model = ElasticNetCV(l1_ratio=list(l1_ratios), cv=folds, random_state=seed, max_iter=5000, n_jobs=1)
+    return make_pipeline(scaler, model).fit(x, y)
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray) -> Any:
+    """1-D or few-feature baselines (length, metadata): ordinary least squares."""
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression().fit(x, y)
+
+
+class ProbeScore(NamedTuple):
+    auc: float
+    pearson: float
+    n_test: int
+
+
+def fit_quality_probe(x: Any, clean: np.ndarray, kind: str, seed: int) -> Any:
+    """Logistic (probability of clean) or ridge (score) probe."""
+    from sklearn.linear_model import LogisticRegression, RidgeCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler(with_mean=not hasattr(x, "tocsr"))
+    if kind == "logistic":
+        clf = LogisticRegression(max_iter=3000, class_weight="balanced", C=1.0, random_state=seed)
+        return make_pipeline(scaler, clf).fit(x, clean)
+    return make_pipeline(scaler, RidgeCV(alphas=np.logspace(-2, 3, 12))).fit(x, clean.astype(float))
+
+
+def quality_scores(probe: Any, x: Any) -> np.ndarray:
+    """Higher = cleaner."""
+    if hasattr(probe, "predict_proba"):
+        return probe.predict_proba(x)[:, 1]
+    return probe.predict(x)
+
+
+def score_probe(scores: np.ndarray, clean: np.ndarray) -> ProbeScore:
+    from sklearn.metrics import roc_auc_score
+
+    both = len(set(clean.tolist())) == 2
+    auc = float(roc_auc_score(clean, scores)) if both else float("nan")
+    return ProbeScore(auc, correlation(scores, clean.astype(float)).pearson, len(clean))
+
+
+def text_stats(prompts: Sequence[str]) -> np.ndarray:
+    """Metadata-only features of a prompt (no model): length and character statistics."""
+    rows = []
+    for p in prompts:
+        n = max(1, len(p))
+        rows.append(
+            [
+                len(p),
+                len(p.split()),
+                sum(c.isdigit() for c in p) / n,
+                sum(c.isalpha() for c in p) / n,
+                sum(c.isspace() for c in p) / n,
+                sum(not c.isalnum() and not c.isspace() for c in p) / n,
+                float(p.rstrip().endswith(("?", "."))),
+                len(re.findall(r"\d+", p)),
+            ]
+        )
+    return np.asarray(rows, dtype=float)

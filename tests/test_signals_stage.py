@@ -1,0 +1,92 @@
+"""labels -> signals -> curriculum through the store, on the shared tiny miniature."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import TINY_OVERRIDES
+
+from saerl.config import load_config
+from saerl.curriculum.stage import FILE, curriculum_stage, read_curriculum, write_curriculum
+from saerl.data.stage import data_stage, load_split
+from saerl.signals.stage import labels_stage, read_labels, read_signals, signals_stage
+
+
+@pytest.fixture(scope="module")
+def signals(tiny):
+    overrides, store = tiny
+    cfg = load_config(overrides=overrides)
+    return cfg, store, signals_stage(cfg, store)
+
+
+def test_signals_cover_every_train_prompt(signals):
+    cfg, store, art = signals
+    rows = read_signals(art)
+    train = load_split(data_stage(cfg, store), "train")
+    assert [r["id"] for r in rows] == [r.id for r in train]
+    assert {r["cluster"] for r in rows} <= {0, 1, 2}
+    assert all(0.0 <= r["quality"] <= 1.0 for r in rows)
+    assert all(np.isfinite(r["difficulty"]) for r in rows)
+    labelled = [r for r in rows if r["rollout_difficulty"] is not None]
+    assert len(labelled) == 60
+    m = json.loads((art.path / "metrics.json").read_text())
+    assert set(m["difficulty"]["in_distribution"]) == {"sae", "raw", "length", "metadata"}
+    assert set(m["difficulty"]["out_of_distribution"]) == {"sae", "raw", "length", "metadata"}
+    assert m["topic_probe"]["n_topics"] == 5
+    assert 0 <= m["quality"]["sae"]["auc"] <= 1
+    assert set(m["quality"]["by_noise_kind"]) >= {"none", "garbled"}
+
+
+def test_rollout_labels_are_their_own_costed_artifact(signals):
+    cfg, store, _ = signals
+    art = labels_stage(cfg, store, "train", 60)
+    labels = read_labels(art)
+    assert len(labels) == 60 and all(0.0 <= v <= 1.0 for v in labels.values())
+    assert art.manifest["wall_seconds"] > 0 and art.manifest["info"]["n"] == 60
+
+
+def test_curriculum_file_is_ordered_and_carries_its_config(signals):
+    cfg, store, _ = signals
+    art = curriculum_stage(cfg, store)
+    table, config = read_curriculum(art.path / FILE)
+    assert config["mode"] == "saerl" and config["batch_size"] == 8
+    batch, pos = table["batch"].to_numpy(), table["position"].to_numpy()
+    assert (np.diff(batch) >= 0).all()
+    assert all((pos[batch == b] == np.arange((batch == b).sum())).all() for b in set(batch.tolist()))
+    dropped = json.loads((art.path / "dropped.json").read_text())
+    assert len(dropped) == int(0.1 * 240) and table.num_rows == 240 - len(dropped)
+    stats = json.loads((art.path / "batches.json").read_text())
+    assert len(stats) == art.manifest["info"]["batches"]
+
+
+def test_same_inputs_write_the_identical_file(signals, tmp_path):
+    from saerl.curriculum import build_curriculum
+    from saerl.curriculum.stage import signals_for
+
+    cfg, store, _ = signals
+    records = load_split(data_stage(cfg, store), "train")
+    sig, _ = signals_for(cfg, store, records)
+    for name in ("a", "b"):
+        write_curriculum(tmp_path / name, build_curriculum(sig, cfg.curriculum), sig, records, {"seed": 0})
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
+
+
+def test_vanilla_needs_no_model_signals(tiny, tmp_path):
+    from saerl.store import ArtifactStore
+
+    overrides, _ = tiny
+    store = ArtifactStore(tmp_path / "fresh")
+    cfg = load_config(overrides=[*overrides, "curriculum.mode=vanilla"])
+    art = curriculum_stage(cfg, store)
+    assert art.manifest["info"]["dropped"] == 0 and art.manifest["info"]["rows"] == 240
+    assert sorted(p.name for p in store.root.iterdir()) == ["curriculum", "data"]
+
+
+def test_rollout_curriculum_uses_labels_for_every_prompt(signals):
+    _, store, _ = signals
+    overrides = ["signals.difficulty.label_all=true", "curriculum.mode=rollout"]
+    cfg2 = load_config(overrides=[*TINY_OVERRIDES, *overrides])
+    art = curriculum_stage(cfg2, store)
+    rows = read_signals(signals_stage(cfg2, store))
+    assert all(r["rollout_difficulty"] is not None for r in rows)
+    assert art.manifest["info"]["mode"] == "rollout"
