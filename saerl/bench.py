@@ -97,9 +97,11 @@ def bench_activations(tok: Any, prompts: list[str]) -> dict[str, Any]:
         "prompts": len(prompts),
     }
     for stop in (True, False):
-        seconds = _median_seconds(
-            lambda stop=stop: list(iter_activations(model, tok, prompts, layer, cfg, stop_early=stop))
-        )
+
+        def run(stop: bool = stop) -> None:
+            list(iter_activations(model, tok, prompts, layer, cfg, stop_early=stop))
+
+        seconds = _median_seconds(run)
         out["prompts_per_s_" + ("early_stop" if stop else "full_forward")] = round(len(prompts) / seconds)
     return out
 

@@ -117,6 +117,9 @@ def summarize_signals(m: dict) -> str:
     d = m["difficulty"]
     for where in ("in_distribution", "out_of_distribution"):
         for name, c in d.get(where, {}).items():
+            if c["pearson"] != c["pearson"]:  # NaN: the labels (or predictions) do not vary
+                lines.append(f"  difficulty {where:<19} {name:<8} undefined: constant labels (n={c['n']})")
+                continue
             lines.append(
                 f"  difficulty {where:<19} {name:<8} pearson {c['pearson']:+.3f} "
                 f"spearman {c['spearman']:+.3f} (n={c['n']})"

@@ -70,7 +70,7 @@ def test_early_stop_gives_the_same_activations_as_the_full_forward(model, tokeni
 
 def test_content_mask_keeps_exactly_the_user_text(tokenizer):
     batch = one_batch(tokenizer, PROMPTS[:4])
-    for row, i in enumerate(batch.index):
+    for row, i in enumerate(batch.idx):
         kept = batch.input_ids[row][batch.prompt_mask[row]].tolist()
         assert tokenizer.decode(kept) == PROMPTS[i]
     batch = one_batch(tokenizer, PROMPTS[:4], tokens="non_special")

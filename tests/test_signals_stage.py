@@ -90,3 +90,40 @@ def test_rollout_curriculum_uses_labels_for_every_prompt(signals):
     rows = read_signals(signals_stage(cfg2, store))
     assert all(r["rollout_difficulty"] is not None for r in rows)
     assert art.manifest["info"]["mode"] == "rollout"
+
+
+def test_real_data_path_with_a_model_folder_and_synthesised_negatives(tiny, tmp_path):
+    """A generic local file + an HF model folder as S: no noise ground truth, no rollouts."""
+    from saerl.models.stage import resolve_model
+
+    overrides, store = tiny
+    base = load_config(overrides=overrides)
+    model_dir = resolve_model(base, store, data_stage(base, store), "qwen2-xs").path
+    rows = [
+        {"q": f"Sam has {a} marbles and finds {b} more. How many now?", "a": str(a + b), "hard": float(a + b)}
+        for a in range(1, 16)
+        for b in range(1, 9)
+    ]
+    src = tmp_path / "mywords.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = load_config(
+        overrides=[
+            *overrides,
+            f"data.source={src}",
+            "data.mapping=generic",
+            "data.fields={prompt: q, answer: a, difficulty: hard}",
+            f"activations.source_model={model_dir}",
+            "activations.sae_splits=[train]",
+            "features.splits=[train]",
+            "signals.difficulty.labels=dataset",
+            "signals.difficulty.ood_split=''",
+            "signals.quality.n_labelled=60",
+        ]
+    )
+    art = signals_stage(cfg, store)
+    m = json.loads((art.path / "metrics.json").read_text())
+    assert m["quality"]["n_labelled"] == 60 + 18  # 60 clean + 30% synthesised corruptions
+    assert 0.0 <= m["quality"]["sae"]["auc"] <= 1.0
+    assert m["difficulty"]["n_labelled"] == 60  # a seeded subset of n_labelled rows, as with rollouts
+    assert m["topic_probe"] is None  # no topics in this source
+    assert len(read_signals(art)) == len(rows)

@@ -39,7 +39,10 @@ def difficulty_scatter(metrics: dict[str, Any], out: Path) -> list[Path]:
         ax.scatter(true + jitter, plot[p], s=8, alpha=0.5, color=PALETTE[0])
         ax.set_xlabel("rollout difficulty (1 - pass rate)")
         ax.set_ylabel("ElasticNet prediction from z")
-        ax.set_title(f"{title}: r={corr['pearson']:.2f}, rho={corr['spearman']:.2f}")
+        if np.std(true) == 0:  # e.g. the source model fails every OOD item: nothing to correlate with
+            ax.set_title(f"{title}: every label = {true[0]:.2f}, r undefined")
+        else:
+            ax.set_title(f"{title}: r={corr['pearson']:.2f}, rho={corr['spearman']:.2f}")
     return save(fig, out, "difficulty_scatter")
 
 

@@ -153,11 +153,9 @@ def build_curriculum(signals: Signals, cfg: CurriculumConfig) -> Curriculum:
     B = cfg.batch_size
     rng = np.random.default_rng(cfg.seed)
     if cfg.mode == "vanilla":
-        order = rng.permutation(n)
-        batches, tail = _chunks(order, B)
-        return _assemble(
-            batches, [tail] if len(tail) else [], np.array([], dtype=int), full_count=len(batches)
-        )
+        batches, leftover = _chunks(rng.permutation(n), B)
+        rest = [leftover] if len(leftover) else []
+        return _assemble(batches, rest, np.array([], dtype=int), full_count=len(batches))
 
     keep = np.ones(n, dtype=bool) if cfg.mode == "no_quality_filter" else quality_filter(signals.quality, cfg)
     kept = np.flatnonzero(keep)

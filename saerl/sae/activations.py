@@ -22,7 +22,7 @@ class ActivationError(ValueError):
 
 
 class PromptBatch(NamedTuple):
-    index: list[int]
+    idx: list[int]
     """Positions of these prompts in the input sequence."""
     input_ids: Any  # LongTensor [B, T], right-padded
     attention_mask: Any  # [B, T]
@@ -30,9 +30,9 @@ class PromptBatch(NamedTuple):
 
 
 class PromptActivations(NamedTuple):
-    index: list[int]
+    idx: list[int]
     acts: list[Any]
-    """One float tensor [n_prompt_tokens_i, d] per prompt, in `index` order."""
+    """One float tensor [n_prompt_tokens_i, d] per prompt, in `idx` order."""
 
 
 def decoder_layers(model: Any) -> Any:
@@ -170,14 +170,14 @@ def iter_activations(
                 out = run_to_layer(model, box, batch.input_ids.to(device), batch.attention_mask.to(device))
                 out = out.float()
                 finite = torch.isfinite(out).all(dim=-1) | ~mask
-                acts = [out[r][mask[r]].cpu() for r in range(len(batch.index))]
+                acts = [out[r][mask[r]].cpu() for r in range(len(batch.idx))]
             if not bool(finite.all()):
-                bad = [batch.index[r] for r in range(len(batch.index)) if not bool(finite[r].all())]
+                bad = [batch.idx[r] for r in range(len(batch.idx)) if not bool(finite[r].all())]
                 names = [ids[i] if ids is not None else f"#{i}" for i in bad]
                 raise ActivationError(f"non-finite activations at layer {layer} for records {names}")
-            bar.update(len(batch.index))
+            bar.update(len(batch.idx))
             bar.set_postfix(prompts_s=f"{bar.n / (time.perf_counter() - start):.0f}")
-            yield PromptActivations(batch.index, [a.clone() for a in acts])  # clone: normal tensors
+            yield PromptActivations(batch.idx, [a.clone() for a in acts])  # clone: normal tensors
     bar.close()
 
 

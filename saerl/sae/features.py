@@ -60,7 +60,7 @@ def prompt_features(
         tokens = torch.cat(batch.acts).to(sae_device)
         with torch.inference_mode():
             feats = sae.encode(tokens).float().cpu()
-        for i, tok_feats, tok_acts in zip(batch.index, feats.split(lengths), batch.acts, strict=True):
+        for i, tok_feats, tok_acts in zip(batch.idx, feats.split(lengths), batch.acts, strict=True):
             rows[i] = sp.csr_matrix(pool(tok_feats, pooling).numpy()[None, :])
             raw[i] = tok_acts.mean(0).numpy()
     z = sp.vstack(rows, format="csr").astype(np.float32)

@@ -73,7 +73,7 @@ def train_sae(
         lr_scheduler_name="cosineannealing",
         lr_warm_up_steps=min(100, steps // 10),
         device=device,
-        dead_feature_window=max(1, steps // 4),
+        dead_feature_window=cfg.dead_feature_window,
         feature_sampling_window=max(1, steps // 4),
         logger=LoggingConfig(log_to_wandb=False),  # our own tracking logs the final metrics
     )

@@ -19,6 +19,7 @@ from saerl.sae.features import PromptFeatures, load_features
 from saerl.signals.diversity import cluster, topic_probe
 from saerl.signals.probes import (
     correlation,
+    dense_if_small,
     fit_elasticnet,
     fit_linear,
     fit_quality_probe,
@@ -46,6 +47,10 @@ def _split(n: int, test_fraction: float, seed: int, stratify: np.ndarray | None 
 def _aligned(feats: PromptFeatures, records: list[Record], split: str) -> None:
     if feats.ids != [r.id for r in records]:
         raise ValueError(f"features of split {split!r} are not aligned with its records; rebuild features")
+
+
+def _dense_z(feats: PromptFeatures) -> PromptFeatures:
+    return feats._replace(z=dense_if_small(feats.z))
 
 
 def _meta_difficulty(records: list[Record]) -> np.ndarray | None:
@@ -153,7 +158,7 @@ def quality_signal(
         import scipy.sparse as sp
 
         neg_z, neg_prompts = negatives
-        x_sae = sp.vstack([feats.z[lab], neg_z]).tocsr()
+        x_sae = dense_if_small(sp.vstack([sp.csr_matrix(feats.z[lab]), sp.csr_matrix(neg_z)]).tocsr())
         x_meta = text_stats([prompts[i] for i in lab] + neg_prompts)
         clean = np.array([True] * len(lab) + [False] * len(neg_prompts))
     else:
@@ -197,12 +202,12 @@ def compute_signals(
     negatives: tuple[Any, list[str]] | None = None,
 ) -> SignalsResult:
     train = load_split(data, "train")
-    feats = load_features(feats_art.path, "train")
+    feats = _dense_z(load_features(feats_art.path, "train"))
     _aligned(feats, train, "train")
     ood = None
     ood_split = cfg.signals.difficulty.ood_split
     if ood_split and ood_split in cfg.features.splits:
-        o_recs, o_feats = load_split(data, ood_split), load_features(feats_art.path, ood_split)
+        o_recs, o_feats = load_split(data, ood_split), _dense_z(load_features(feats_art.path, ood_split))
         _aligned(o_feats, o_recs, ood_split)
         ood = (o_recs, o_feats)
 

@@ -27,7 +27,7 @@ from saerl.sae.stage import features_stage
 from saerl.store import Artifact, ArtifactStore, BuildContext
 
 LABELS_VERSION = "1"
-SIGNALS_VERSION = "1"
+SIGNALS_VERSION = "2"  # 2: dense read-outs, 50-alpha ElasticNet grid
 
 
 def label_model_ref(cfg: SaerlConfig, store: ArtifactStore, data: Artifact) -> ModelRef:

@@ -1,0 +1,52 @@
+"""Config of the RL stage: the target model, the algorithm, evaluation, tracking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class RLConfig:
+    """GRPO/DAPO on the target model T, consuming the curriculum in its order."""
+
+    target_model: str = "qwen2-s"
+    """A name from models.family, a local HF folder, or a hub id."""
+    backend: Literal["trl"] = "trl"
+    """'trl' (local: CPU or one GPU). The OpenRLHF backend renders a Slurm job instead."""
+    algorithm: Literal["grpo", "dapo"] = "grpo"
+    """TRL loss type; 'dapo' also sets the clip-higher epsilon (DAPO paper: 0.28)."""
+    num_generations: int = 8
+    """Group size G: completions per prompt."""
+    lr: float = 1e-4
+    """Learning rate (FACTS.md: 1e-4 gave +2..+14 points in 60 steps on the miniature; 2e-4 collapsed)."""
+    kl_coef: float = 0.0
+    """KL coefficient beta (0: no reference model, as in DAPO and recent GRPO practice)."""
+    max_completion_length: int = 96
+    """New tokens per completion (the miniature's solutions need ~40-90)."""
+    temperature: float = 1.0
+    """Sampling temperature of the rollouts."""
+    steps: int = 60
+    """Optimizer steps; each consumes exactly one curriculum batch of B prompts."""
+    eval_every: int = 10
+    """Greedy evaluation every N steps (and at step 0 and at the end)."""
+    eval_splits: tuple[str, ...] = ("eval_id", "eval_ood")
+    """Data splits evaluated; on real data, the six benchmarks of METHOD.md as loaded sources."""
+    eval_items: int = 300
+    """Items per eval split (300 keeps the noise near 2.6 points; FACTS.md)."""
+    eval_max_new_tokens: int = 96
+    """Generation budget of the greedy evaluation."""
+    save_every: int = 20
+    """Checkpoint every N steps (resume continues the same data order)."""
+    seed: int = 0
+    """Sampling and initialisation seed of the run."""
+    wandb: Literal["offline", "online", "disabled"] = "offline"
+    """W&B mode; the key, if any, comes from the environment only."""
+    wandb_project: str = "saerl"
+    """W&B project."""
+
+    def __post_init__(self) -> None:
+        if self.num_generations < 2:
+            raise ValueError("num_generations: GRPO needs at least 2 completions per prompt")
+        if self.steps < 1 or self.eval_every < 1 or self.save_every < 1:
+            raise ValueError("steps, eval_every and save_every must be >= 1")
