@@ -162,6 +162,17 @@ def cmd_study_signals(cfg: SaerlConfig, store: ArtifactStore) -> None:
     print(f"\n  written: {out / 'study.json'} and {len(study['figures'])} figure files")
 
 
+def cmd_train(cfg: SaerlConfig, store: ArtifactStore) -> None:
+    """One RL run (GRPO/DAPO on rl.target_model over the curriculum); resumes if interrupted."""
+    from saerl.rl.run import status, train_run
+
+    path = train_run(cfg, store)
+    final = status(path).get("final", {})
+    print(f"run: {path}")
+    for key, value in sorted(final.items()):
+        print(f"  {key:<28} {value:.3f}")
+
+
 COMMANDS: dict[str, Command] = {
     "config": cmd_config,
     "data": cmd_data,
@@ -172,6 +183,7 @@ COMMANDS: dict[str, Command] = {
     "signals": cmd_signals,
     "curriculum": cmd_curriculum,
     "study-signals": cmd_study_signals,
+    "train": cmd_train,
 }
 
 

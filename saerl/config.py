@@ -21,6 +21,7 @@ import yaml
 from saerl.curriculum import CurriculumConfig
 from saerl.data.config import DataConfig
 from saerl.models.config import ModelsConfig
+from saerl.rl.config import RLConfig
 from saerl.sae.config import ActivationsConfig, FeaturesConfig, SaeConfig
 from saerl.signals.config import SignalsConfig
 
@@ -61,6 +62,8 @@ class SaerlConfig:
     """Clusters, difficulty labels + proxy, quality probe."""
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     """Filtering, ordering and batching into the RL stream."""
+    rl: RLConfig = field(default_factory=RLConfig)
+    """GRPO/DAPO on the target model, evaluation and tracking."""
 
     def __post_init__(self) -> None:
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):

@@ -18,6 +18,11 @@ class RLConfig:
     """TRL loss type; 'dapo' also sets the clip-higher epsilon (DAPO paper: 0.28)."""
     num_generations: int = 8
     """Group size G: completions per prompt."""
+    completions_per_device: int = 0
+    """TRL's per_device_train_batch_size, in completions; 0 derives B x G / gradient_accumulation_steps.
+    Any other value must make one optimizer step consume exactly one curriculum batch."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step (for memory; does not change the prompts per step)."""
     lr: float = 1e-4
     """Learning rate (FACTS.md: 1e-4 gave +2..+14 points in 60 steps on the miniature; 2e-4 collapsed)."""
     kl_coef: float = 0.0

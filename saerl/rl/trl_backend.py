@@ -1,0 +1,163 @@
+"""The local RL backend: TRL's GRPOTrainer (GRPO or DAPO loss) consuming the curriculum in order.
+
+Order: the dataset is the curriculum's rows in training order and `shuffle_dataset=False`, so TRL's
+RepeatSampler yields each prompt `num_generations` times in dataset order; with
+per_device_train_batch_size x grad_accum = B x G, every optimizer step consumes exactly one
+curriculum batch. The reward function appends the ids it scored at each step to order.jsonl, an
+audit the tests compare with the curriculum. Resume uses TRL's checkpoints, which skip the batches
+already consumed, so a resumed run continues the same stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from saerl.data.records import Record
+from saerl.models.generation import greedy_accuracy
+from saerl.rl.config import RLConfig
+from saerl.rl.reward import make_reward
+from saerl.tracking import Tracker
+
+DAPO_EPSILON_HIGH = 0.28  # DAPO's clip-higher (Yu et al., 2025)
+
+
+class OrderError(ValueError):
+    """The trainer would not consume exactly one curriculum batch per optimizer step."""
+
+
+def batch_geometry(cfg: RLConfig, prompts_per_batch: int) -> tuple[int, int]:
+    """(per_device_train_batch_size, gradient_accumulation_steps) so one step = one curriculum batch."""
+    completions = prompts_per_batch * cfg.num_generations
+    accum = cfg.gradient_accumulation_steps
+    per_device = cfg.completions_per_device or completions // accum
+    if per_device * accum != completions:
+        raise OrderError(
+            f"rl: {per_device} completions per device x {accum} accumulation steps / "
+            f"{cfg.num_generations} generations = {per_device * accum / cfg.num_generations:g} prompts per "
+            f"step, but the curriculum's batch size B is {prompts_per_batch}; "
+            f"set rl.completions_per_device to {completions // accum}"
+        )
+    return per_device, accum
+
+
+def audited_reward(reward: Callable[..., list[float]], log_path: Path) -> Callable[..., list[float]]:
+    """Wrap a TRL reward function to append {step, ids} (each id once, in order) per call."""
+
+    def wrapped(
+        prompts: Any, completions: Any, id: list[str], trainer_state: Any = None, **kw: Any
+    ) -> list[float]:
+        seen = list(dict.fromkeys(id))
+        step = int(trainer_state.global_step) if trainer_state is not None else -1
+        with log_path.open("a") as fh:
+            fh.write(json.dumps({"step": step, "ids": seen}) + "\n")
+        return reward(prompts, completions, trainer_state=trainer_state, **kw)
+
+    wrapped.__name__ = reward.__name__
+    return wrapped
+
+
+def evaluate(
+    model: Any, tokenizer: Any, evals: dict[str, list[Record]], grader: Any, cfg: RLConfig
+) -> dict[str, float]:
+    was_training = model.training
+    model.eval()
+    out = {
+        f"eval/{name}/accuracy": greedy_accuracy(model, tokenizer, recs, grader, cfg.eval_max_new_tokens)
+        for name, recs in evals.items()
+    }
+    if was_training:
+        model.train()
+    out["eval/average"] = sum(out.values()) / len(out)
+    return out
+
+
+def train_grpo(
+    cfg: RLConfig,
+    run_dir: Path,
+    model_path: str,
+    tokenizer: Any,
+    curriculum: Any,
+    evals: dict[str, list[Record]],
+    grader_kind: str,
+    tracker: Tracker,
+    device: str,
+) -> dict[str, float]:
+    """Run GRPO/DAPO; returns the final eval metrics. ``curriculum`` is the parquet table, in order."""
+    import torch
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from saerl.data.grading import get_grader
+
+    rows = curriculum.to_pydict()
+    B = int(sum(1 for b in rows["batch"] if b == 0))
+    per_device, accum = batch_geometry(cfg, B)
+    dataset = Dataset.from_dict({
+        "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"]],
+        "answer": rows["answer"], "id": rows["id"],
+    })  # fmt: skip
+    on_gpu = device.startswith("cuda")
+    args = GRPOConfig(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accum,
+        num_generations=cfg.num_generations,
+        max_completion_length=cfg.max_completion_length,
+        temperature=cfg.temperature,
+        shuffle_dataset=False,
+        learning_rate=cfg.lr,
+        lr_scheduler_type="constant",
+        beta=cfg.kl_coef,
+        loss_type=cfg.algorithm,
+        epsilon_high=DAPO_EPSILON_HIGH if cfg.algorithm == "dapo" else 0.2,
+        max_steps=cfg.steps,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=cfg.save_every,
+        report_to=[],
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=on_gpu,
+        use_cpu=not on_gpu,
+        disable_tqdm=True,
+    )
+    grader = get_grader(grader_kind)
+    reward = audited_reward(make_reward(grader_kind), run_dir / "order.jsonl")
+
+    class Track(TrainerCallback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.last: dict[str, float] = {}
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+            if state.global_step == 0:
+                self.last = evaluate(model, tokenizer, evals, grader, cfg)
+                tracker.log(0, self.last)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            train = {f"train/{k}": v for k, v in (logs or {}).items() if isinstance(v, (int, float))}
+            if train:
+                tracker.log(state.global_step, train)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+            step = state.global_step
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                self.last = evaluate(model, tokenizer, evals, grader, cfg)
+                tracker.log(step, self.last)
+
+    track = Track()
+    torch.manual_seed(cfg.seed)
+    trainer = GRPOTrainer(
+        model=model_path, reward_funcs=[reward], args=args, train_dataset=dataset,
+        processing_class=tokenizer, callbacks=[track],
+    )  # fmt: skip
+    trainer.train(resume_from_checkpoint=last_checkpoint(run_dir))
+    return track.last
+
+
+def last_checkpoint(run_dir: Path) -> str | None:
+    ckpts = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return str(ckpts[-1]) if ckpts else None

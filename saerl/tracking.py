@@ -1,0 +1,50 @@
+"""Run tracking: metrics.jsonl always; W&B (offline by default, online, or disabled) mirrors the
+same rows. wandb is imported only when it is used; its key, if any, comes from the environment."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+
+class Tracker:
+    def __init__(
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        mode: str = "offline",
+        project: str = "saerl",
+        group: str = "",
+        name: str = "",
+    ) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        self.start = time.time()
+        self._run: Any = None
+        if mode != "disabled":
+            import wandb
+
+            self._run = wandb.init(
+                project=project, group=group or None, name=name or None, config=config,
+                dir=str(run_dir), mode=mode, reinit="finish_previous",
+            )  # fmt: skip
+
+    def log(self, step: int, metrics: dict[str, Any]) -> None:
+        row = {"step": step, "wall_time": round(time.time() - self.start, 3), **metrics}
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self._run is not None:
+            self._run.log(row, step=step)
+
+    def finish(self) -> None:
+        if self._run is not None:
+            self._run.finish()
+            self._run = None
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,138 @@
+"""The local RL backend: order, reward, resume, tracking (TRL GRPOTrainer on the tiny miniature)."""
+
+import json
+
+import pytest
+from conftest import TINY_OVERRIDES
+
+from saerl.config import load_config
+from saerl.data.grading import grade_int
+from saerl.rl.reward import make_reward, score
+from saerl.tracking import read_metrics
+
+RL = [
+    "rl.target_model=qwen2-xs", "rl.num_generations=2", "rl.max_completion_length=8", "rl.eval_items=4",
+    "rl.eval_max_new_tokens=8", "rl.steps=4", "rl.eval_every=2", "rl.save_every=2",
+]  # fmt: skip
+
+
+def rl_config(tmp_path, *extra):
+    return load_config(overrides=[*TINY_OVERRIDES, *RL, f"runs_dir={tmp_path / 'runs'}", "name=t", *extra])
+
+
+def seen_batches(run):
+    """step -> ids the reward function scored (the last record per step, after any resume)."""
+    rows = [json.loads(line) for line in (run / "order.jsonl").read_text().splitlines()]
+    return {r["step"]: r["ids"] for r in rows}
+
+
+def curriculum_batches(run):
+    from saerl.curriculum.stage import read_curriculum
+
+    status = json.loads((run / "status.json").read_text())
+    table, _ = read_curriculum(status["curriculum"] + "/curriculum.parquet")
+    rows = table.to_pydict()
+    out: dict[int, list[str]] = {}
+    for b, i in zip(rows["batch"], rows["id"], strict=True):
+        out.setdefault(b, []).append(i)
+    return out
+
+
+@pytest.fixture(scope="module")
+def finished(tiny, tmp_path_factory):
+    from saerl.rl.run import train_run
+
+    _, store = tiny
+    return train_run(rl_config(tmp_path_factory.mktemp("rl")), store)
+
+
+def test_reward_sees_the_curriculum_batches_in_order(finished):
+    seen, batches = seen_batches(finished), curriculum_batches(finished)
+    assert sorted(seen) == [0, 1, 2, 3]
+    for step, ids in seen.items():
+        assert ids == batches[step]
+
+
+def test_step_zero_eval_and_train_metrics_are_logged(finished):
+    rows = read_metrics(finished)
+    evals = [r for r in rows if "eval/average" in r]
+    assert [r["step"] for r in evals] == [0, 2, 4]
+    assert any("train/reward" in r for r in rows)
+    assert json.loads((finished / "status.json").read_text())["state"] == "done"
+    assert (finished / "config.yaml").exists() and (finished / "git_sha").read_text().strip()
+
+
+def test_offline_wandb_run_holds_the_same_keys_and_condition(finished):
+    from analysis.sources.wandb_offline import find_run_file, read_offline_run
+
+    run = read_offline_run(find_run_file(finished))
+    jsonl_keys = {k for r in read_metrics(finished) for k in r}
+    wandb_keys = {k for r in run.history for k in r if not k.startswith("_")}
+    assert jsonl_keys == wandb_keys
+    assert {k: run.config[k] for k in ("sweep", "method", "target_model", "seed")} == {
+        "sweep": "t", "method": "saerl", "target_model": "qwen2-xs", "seed": 0,
+    }  # fmt: skip
+    assert run.config["curriculum.rho"] == 0.25
+
+
+def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished):
+    from saerl.rl import trl_backend
+    from saerl.rl.run import status, train_run
+
+    _, store = tiny
+    cfg = rl_config(tmp_path)
+    real = trl_backend.make_reward
+
+    def crashing(kind):
+        reward = real(kind)
+
+        def r(prompts, completions, trainer_state=None, **kw):
+            if trainer_state.global_step == 3:
+                raise KeyboardInterrupt("killed at step 3")
+            return reward(prompts, completions, **kw)
+
+        r.__name__ = reward.__name__
+        return r
+
+    monkeypatch.setattr(trl_backend, "make_reward", crashing)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, store)
+    run = tmp_path / "runs" / "t" / "qwen2-xs-saerl-s0"
+    assert status(run)["state"] == "failed"
+    assert (run / "checkpoints" / "checkpoint-2").exists()
+    monkeypatch.setattr(trl_backend, "make_reward", real)
+    train_run(cfg, store)
+    assert status(run)["state"] == "done"
+    steps = [json.loads(line)["step"] for line in (run / "order.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 2, 3]  # killed during step 3, resumed from the step-2 checkpoint
+    assert seen_batches(run) == seen_batches(finished)  # same batches, same order as uninterrupted
+
+
+@pytest.mark.parametrize(
+    ("completion", "expected"),
+    [("7+8=15 w5 c1 #### 85", 1.0), ("#### 84", 0.0), ("no marker 85", 0.0), ("####", 0.0), ("", 0.0),
+     ("\x00\x01 garbled ####\n####", 0.0), (None, 0.0)],
+)  # fmt: skip
+def test_reward_on_good_bad_and_garbled_completions(completion, expected):
+    assert score(completion, "85", grade_int) == expected
+
+
+def test_reward_function_matches_trl_contract():
+    reward = make_reward("int")
+    prompts = [[{"role": "user", "content": "Compute 40+45."}]] * 3
+    completions = [[{"role": "assistant", "content": c}] for c in ("#### 85", "#### 86", "junk")]
+    assert reward(prompts, completions, answer=["85"] * 3, trainer_state=None, id=["a"] * 3) == [
+        1.0,
+        0.0,
+        0.0,
+    ]
+    assert make_reward("math")(["p"], ["\\boxed{\\frac{1}{2}}"], answer=["0.5"]) == [1.0]
+
+
+def test_prompts_per_step_must_equal_the_curriculum_batch(tmp_path):
+    from saerl.rl.trl_backend import OrderError, batch_geometry
+
+    cfg = rl_config(tmp_path, "rl.completions_per_device=6").rl
+    with pytest.raises(OrderError, match=r"3 prompts per step, but the curriculum's batch size B is 8"):
+        batch_geometry(cfg, 8)
+    assert batch_geometry(rl_config(tmp_path, "rl.gradient_accumulation_steps=2").rl, 8) == (8, 2)
