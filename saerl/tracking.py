@@ -26,9 +26,14 @@ class Tracker:
             import wandb
 
             self._run = wandb.init(
-                project=project, group=group or None, name=name or None, config=config,
-                dir=str(run_dir), mode=mode, reinit="finish_previous",
-            )  # fmt: skip
+                project=project,
+                group=group or None,
+                name=name or None,
+                config=config,
+                dir=str(run_dir),
+                mode=mode,  # type: ignore[arg-type]
+                reinit="finish_previous",
+            )
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:
         row = {"step": step, "wall_time": round(time.time() - self.start, 3), **metrics}

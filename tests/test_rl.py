@@ -11,9 +11,15 @@ from saerl.rl.reward import make_reward, score
 from saerl.tracking import read_metrics
 
 RL = [
-    "rl.target_model=qwen2-xs", "rl.num_generations=2", "rl.max_completion_length=8", "rl.eval_items=4",
-    "rl.eval_max_new_tokens=8", "rl.steps=4", "rl.eval_every=2", "rl.save_every=2",
-]  # fmt: skip
+    "rl.target_model=qwen2-xs",
+    "rl.num_generations=2",
+    "rl.max_completion_length=8",
+    "rl.eval_items=4",
+    "rl.eval_max_new_tokens=8",
+    "rl.steps=4",
+    "rl.eval_every=2",
+    "rl.save_every=2",
+]
 
 
 def rl_config(tmp_path, *extra):
@@ -70,8 +76,11 @@ def test_offline_wandb_run_holds_the_same_keys_and_condition(finished):
     wandb_keys = {k for r in run.history for k in r if not k.startswith("_")}
     assert jsonl_keys == wandb_keys
     assert {k: run.config[k] for k in ("sweep", "method", "target_model", "seed")} == {
-        "sweep": "t", "method": "saerl", "target_model": "qwen2-xs", "seed": 0,
-    }  # fmt: skip
+        "sweep": "t",
+        "method": "saerl",
+        "target_model": "qwen2-xs",
+        "seed": 0,
+    }
     assert run.config["curriculum.rho"] == 0.25
 
 
@@ -110,9 +119,16 @@ def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished)
 
 @pytest.mark.parametrize(
     ("completion", "expected"),
-    [("7+8=15 w5 c1 #### 85", 1.0), ("#### 84", 0.0), ("no marker 85", 0.0), ("####", 0.0), ("", 0.0),
-     ("\x00\x01 garbled ####\n####", 0.0), (None, 0.0)],
-)  # fmt: skip
+    [
+        ("7+8=15 w5 c1 #### 85", 1.0),
+        ("#### 84", 0.0),
+        ("no marker 85", 0.0),
+        ("####", 0.0),
+        ("", 0.0),
+        ("\x00\x01 garbled ####\n####", 0.0),
+        (None, 0.0),
+    ],
+)
 def test_reward_on_good_bad_and_garbled_completions(completion, expected):
     assert score(completion, "85", grade_int) == expected
 

@@ -63,7 +63,7 @@ def read_offline_run(path: str | Path) -> OfflineRun:
     history: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     for blob in payloads(Path(path)):
-        rec = pb.Record()
+        rec = pb.Record()  # type: ignore[attr-defined]
         rec.ParseFromString(blob)
         kind = rec.WhichOneof("record_type")
         if kind == "history":

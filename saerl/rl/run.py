@@ -31,10 +31,15 @@ def run_dir(cfg: SaerlConfig) -> Path:
 def condition(cfg: SaerlConfig) -> dict[str, Any]:
     """The flat keys the analysis groups by; also in W&B's config and the run folder."""
     return {
-        "sweep": cfg.name, "source_model": cfg.activations.source_model, "target_model": cfg.rl.target_model,
-        "method": cfg.curriculum.mode, "seed": cfg.rl.seed, "rho": cfg.curriculum.rho,
-        "algorithm": cfg.rl.algorithm, "batch_size": cfg.curriculum.batch_size,
-    }  # fmt: skip
+        "sweep": cfg.name,
+        "source_model": cfg.activations.source_model,
+        "target_model": cfg.rl.target_model,
+        "method": cfg.curriculum.mode,
+        "seed": cfg.rl.seed,
+        "rho": cfg.curriculum.rho,
+        "algorithm": cfg.rl.algorithm,
+        "batch_size": cfg.curriculum.batch_size,
+    }
 
 
 def status(path: Path) -> dict[str, Any]:
@@ -72,13 +77,26 @@ def train_run(cfg: SaerlConfig, store: ArtifactStore) -> Path:
     (path / "git_sha").write_text(git_sha() + "\n")
     (path / "condition.json").write_text(json.dumps(condition(cfg), indent=1))
     _set_status(path, state="running", curriculum=str(cur.path), target=target.path)
-    tracker = Tracker(path, {**condition(cfg), **flat_dict(cfg)}, mode=cfg.rl.wandb,
-                      project=cfg.rl.wandb_project, group=cfg.name, name=run_name(cfg))  # fmt: skip
+    tracker = Tracker(
+        path,
+        {**condition(cfg), **flat_dict(cfg)},
+        mode=cfg.rl.wandb,
+        project=cfg.rl.wandb_project,
+        group=cfg.name,
+        name=run_name(cfg),
+    )
     try:
         final = train_grpo(
-            cfg.rl, path, target.path, load_tokenizer(target.path), table, evals,
-            resolve_grader_kind(cfg.data.grader, cfg.data.source), tracker, resolve_device(cfg.device),
-        )  # fmt: skip
+            cfg.rl,
+            path,
+            target.path,
+            load_tokenizer(target.path),
+            table,
+            evals,
+            resolve_grader_kind(cfg.data.grader, cfg.data.source),
+            tracker,
+            resolve_device(cfg.device),
+        )
     except BaseException as exc:
         _set_status(path, state="failed", error=f"{type(exc).__name__}: {exc}")
         raise

@@ -96,10 +96,13 @@ def train_grpo(
     rows = curriculum.to_pydict()
     B = int(sum(1 for b in rows["batch"] if b == 0))
     per_device, accum = batch_geometry(cfg, B)
-    dataset = Dataset.from_dict({
-        "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"]],
-        "answer": rows["answer"], "id": rows["id"],
-    })  # fmt: skip
+    dataset = Dataset.from_dict(
+        {
+            "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"]],
+            "answer": rows["answer"],
+            "id": rows["id"],
+        }
+    )
     on_gpu = device.startswith("cuda")
     args = GRPOConfig(
         output_dir=str(run_dir / "checkpoints"),
@@ -151,9 +154,13 @@ def train_grpo(
     track = Track()
     torch.manual_seed(cfg.seed)
     trainer = GRPOTrainer(
-        model=model_path, reward_funcs=[reward], args=args, train_dataset=dataset,
-        processing_class=tokenizer, callbacks=[track],
-    )  # fmt: skip
+        model=model_path,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=dataset,  # type: ignore[list-item]
+        processing_class=tokenizer,
+        callbacks=[track],
+    )
     trainer.train(resume_from_checkpoint=last_checkpoint(run_dir))
     return track.last
 
