@@ -129,7 +129,7 @@ def train_grpo(
         disable_tqdm=True,
     )
     grader = get_grader(grader_kind)
-    reward = audited_reward(make_reward(grader_kind), run_dir / "order.jsonl")
+    reward: Any = audited_reward(make_reward(grader_kind), run_dir / "order.jsonl")
 
     class Track(TrainerCallback):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -157,7 +157,7 @@ def train_grpo(
         model=model_path,
         reward_funcs=[reward],
         args=args,
-        train_dataset=dataset,  # type: ignore[list-item]
+        train_dataset=dataset,
         processing_class=tokenizer,
         callbacks=[track],
     )
