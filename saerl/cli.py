@@ -187,12 +187,26 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def cmd_study(sweep_file: Path, overrides: list[str]) -> None:
+    """Run every point of a sweep file locally, in order, then print the per-run summary."""
+    from analysis.rundirs import load_run
+    from analysis.summary import format_table, summary_rows
+    from saerl.study import read_sweep, run_sweep
+
+    sweep = read_sweep(sweep_file, overrides)
+    print(f"sweep {sweep.name}: {len(sweep.points)} runs")
+    paths = run_sweep(sweep)
+    print(format_table(summary_rows([load_run(p) for p in paths])))
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="saerl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, fn in COMMANDS.items():
         p = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0])
         p.add_argument("args", nargs="*", metavar="[config.yaml] [key=value ...]")
+    p = sub.add_parser("study", help=(cmd_study.__doc__ or "").splitlines()[0])
+    p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...]")
     return parser.parse_args(argv)
 
 
@@ -208,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     ns = parse_args(sys.argv[1:] if argv is None else argv)
     path, overrides = split_config_args(ns.args)
     try:
+        if ns.command == "study":
+            cmd_study(Path(ns.args[0]), ns.args[1:])
+            return 0
         cfg: SaerlConfig = load_config(path, overrides)
         store = ArtifactStore(cfg.store_dir)
         COMMANDS[ns.command](cfg, store)

@@ -8,6 +8,7 @@ dotted key that caused it, and configs are read-only once loaded.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -77,9 +78,11 @@ def load_config(
     path: str | Path | None = None,
     overrides: typing.Sequence[str] = (),
     cls: type[T] = SaerlConfig,  # type: ignore[assignment]
+    base: dict[str, Any] | None = None,
 ) -> T:
-    """Build ``cls`` from its defaults, then the YAML file at ``path``, then ``key=value`` overrides."""
-    tree: dict[str, Any] = {}
+    """Build ``cls`` from its defaults, then the YAML file at ``path`` (or the mapping ``base``),
+    then ``key=value`` overrides."""
+    tree: dict[str, Any] = copy.deepcopy(base) if base else {}
     if path is not None:
         try:
             text = Path(path).read_text()
@@ -208,6 +211,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads '3e-5' as a string
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)

@@ -78,6 +78,12 @@ def test_family_from_yaml_builds_specs_and_rejects_bad_ones(tmp_path):
     assert cfg.models.selected()[0].name == "a"
 
 
+def test_scientific_notation_is_a_number():
+    assert load_config(overrides=["rl.lr=3e-5"]).rl.lr == 3e-5
+    with pytest.raises(ConfigError, match=r"rl\.lr: expected a number, got 'fast'"):
+        load_config(overrides=["rl.lr=fast"])
+
+
 def test_config_is_read_only():
     cfg = load_config()
     with pytest.raises(dataclasses.FrozenInstanceError):
