@@ -36,6 +36,7 @@ demo: install  ## the miniature study, as far as the stages exist
 	$(BIN)/saerl features
 	$(BIN)/saerl study-signals
 	$(BIN)/saerl curriculum
+	$(BIN)/saerl study sweeps/demo.yaml
 
 bench: install  ## throughput of the miniature's stages on this machine -> reports/bench.json
 	$(PY) -m saerl.bench
