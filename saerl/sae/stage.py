@@ -61,6 +61,19 @@ def _accelerator_seconds(device: str, seconds: float) -> float:
     return seconds if device.startswith("cuda") else 0.0
 
 
+def source_activations(
+    src: Source, records: list[Record], cfg: SaerlConfig, progress: str | None = None
+) -> Iterator[Any]:
+    """Per prompt, the [n_tokens, d] layer-L activations of its prompt tokens (checks included)."""
+    from saerl.sae.activations import iter_activations
+
+    prompts, ids = [r.prompt for r in records], [r.id for r in records]
+    for batch in iter_activations(
+        src.model, src.tokenizer, prompts, src.layer, cfg.activations, ids=ids, progress=progress
+    ):
+        yield from batch.acts
+
+
 def activations_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
     data = data_stage(cfg, store)
     ref = resolve_model(cfg, store, data, cfg.activations.source_model)
@@ -69,35 +82,14 @@ def activations_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
         import torch
         from safetensors.torch import save_file
 
-        from saerl.sae.activations import decoder_layers, hidden_size, iter_activations
+        from saerl.sae.activations import decoder_layers, hidden_size
 
         src = load_source(cfg, ref)
         train, held = sae_prompts(cfg, data)
         start = time.perf_counter()
-        n_tokens = 0
-        for batch in iter_activations(
-            src.model,
-            src.tokenizer,
-            [r.prompt for r in train],
-            src.layer,
-            cfg.activations,
-            ids=[r.id for r in train],
-            progress="activations",
-        ):
-            n_tokens += sum(len(a) for a in batch.acts)
+        n_tokens = sum(len(a) for a in source_activations(src, train, cfg, progress="activations"))
         seconds = time.perf_counter() - start
-        eval_chunks = [
-            a
-            for batch in iter_activations(
-                src.model,
-                src.tokenizer,
-                [r.prompt for r in held],
-                src.layer,
-                cfg.activations,
-                ids=[r.id for r in held],
-            )
-            for a in batch.acts
-        ]
+        eval_chunks = list(source_activations(src, held, cfg))
         eval_acts = torch.cat(eval_chunks)[: cfg.activations.eval_tokens].contiguous()
         save_file({"activations": eval_acts}, str(ctx.path / "eval_tokens.safetensors"))
         ctx.accelerator_seconds = _accelerator_seconds(resolve_device(cfg.device), seconds)
