@@ -123,10 +123,6 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return plain(cfg)
 
 
-def dump_yaml(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-
-
 def flat_dict(cfg: Any, prefix: str = "") -> dict[str, Any]:
     """``{"data.arith.n_train": 4000, ...}``: the flat keys shared by W&B, run dirs and analysis."""
     out: dict[str, Any] = {}
