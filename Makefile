@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test check demo bench lock clean
+.PHONY: install test check demo report bench lock clean
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 test: install  ## the full test suite (CPU, offline)
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 --dist loadfile -q
 
 check: install  ## format check, lint, type check
 	$(BIN)/ruff format --check saerl analysis tests
@@ -37,6 +37,12 @@ demo: install  ## the miniature study, as far as the stages exist
 	$(BIN)/saerl study-signals
 	$(BIN)/saerl curriculum
 	$(BIN)/saerl study sweeps/demo.yaml
+	$(BIN)/saerl report runs/demo --out reports/demo --title "saerl miniature (make demo)"
+
+RUNS ?= runs/miniature
+OUT ?= reports/$(notdir $(RUNS))
+report: install  ## report from RUNS (a runs/<sweep> folder or a W&B entity/project) into OUT
+	$(BIN)/saerl report $(RUNS) --out $(OUT)
 
 bench: install  ## throughput of the miniature's stages on this machine -> reports/bench.json
 	$(PY) -m saerl.bench

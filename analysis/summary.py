@@ -3,30 +3,32 @@ steps-to-target against the vanilla runs of the same target model."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from analysis.convergence import best, mean_curve, steps_to_target
-from analysis.rundirs import Run
+from analysis.measures import BASELINE, curves, runs_of
+from analysis.tidy import RunSet
 
 
-def vanilla_targets(runs: list[Run]) -> dict[str, float]:
-    """Per target model: the best average accuracy of the vanilla mean curve (over seeds)."""
-    curves = defaultdict(list)
-    for run in runs:
-        if run.condition.get("method") == "vanilla" and run.state == "done" and run.curve():
-            curves[run.condition["target_model"]].append(run.curve())
-    return {target: best(mean_curve(cs)) for target, cs in curves.items() if mean_curve(cs)}
+def vanilla_targets(rs: RunSet) -> dict[str, float]:
+    """Per target model: the best accuracy of the vanilla mean curve over its finished seeds."""
+    done, by_run = rs.done(), curves(rs)
+    out = {}
+    for target in done.runs["target_model"].dropna().unique():
+        cs = [by_run[r] for r in runs_of(done, target_model=target, method=BASELINE) if r in by_run]
+        if cs and mean_curve(cs):
+            out[target] = best(mean_curve(cs))
+    return out
 
 
-def summary_rows(runs: list[Run]) -> list[dict[str, Any]]:
-    targets = vanilla_targets(runs)
+def summary_rows(rs: RunSet) -> list[dict[str, Any]]:
+    targets, by_run = vanilla_targets(rs), curves(rs)
     rows = []
-    for run in runs:
-        c, curve = run.condition, run.curve()
-        target = targets.get(c.get("target_model", ""))
+    for run in rs.runs.itertuples(index=False):
+        curve = by_run.get(run.run, [])
+        target = targets.get(run.target_model)
         rows.append({
-            "target_model": c.get("target_model"), "method": c.get("method"), "seed": c.get("seed"),
+            "run": run.run, "target_model": run.target_model, "method": run.method, "seed": run.seed,
             "state": run.state,
             "acc_step0": curve[0][1] if curve and curve[0][0] == 0 else None,
             "acc_final": curve[-1][1] if curve else None,

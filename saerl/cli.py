@@ -7,6 +7,7 @@ needs through the artifact store (so finished work is reused), and prints what i
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -189,14 +190,63 @@ COMMANDS: dict[str, Command] = {
 
 def cmd_study(sweep_file: Path, overrides: list[str]) -> None:
     """Run every point of a sweep file locally, in order, then print the per-run summary."""
-    from analysis.rundirs import load_run
+    from analysis.sources.rundirs import read_run
     from analysis.summary import format_table, summary_rows
+    from analysis.tidy import build
     from saerl.study import read_sweep, run_sweep
 
     sweep = read_sweep(sweep_file, overrides)
     print(f"sweep {sweep.name}: {len(sweep.points)} runs")
     paths = run_sweep(sweep)
-    print(format_table(summary_rows([load_run(p) for p in paths])))
+    print(format_table(summary_rows(build(read_run(p) for p in paths))))
+
+
+def cmd_report(argv: list[str]) -> None:
+    """Tables and figures from runs: a run folder tree, offline W&B files, or a W&B project."""
+    from analysis.report import write_report
+
+    p = argparse.ArgumentParser(prog="saerl report", description=(cmd_report.__doc__ or "").strip())
+    p.add_argument("runs", help="a folder of run folders (runs/<sweep>), or a W&B path entity/project")
+    p.add_argument("--out", default="reports/latest", help="output folder (default: reports/latest)")
+    p.add_argument("--source", choices=["auto", "rundirs", "wandb-offline", "wandb-api"], default="auto",
+                   help="auto: rundirs for a folder, wandb-api otherwise")  # fmt: skip
+    p.add_argument("--filter", default="", help='W&B API filters as JSON, e.g. \'{"group": "miniature"}\'')
+    p.add_argument("--cache", default="reports/.wandb-cache", help="parquet cache of W&B API histories")
+    p.add_argument("--store", default="artifacts", help="artifact store whose manifests give the cost table")
+    p.add_argument("--signals", default="reports/signals", help="`saerl study-signals` output folder")
+    p.add_argument(
+        "--target-acc", type=float, default=None, help="steps-to-target accuracy (default: vanilla's best)"
+    )
+    p.add_argument("--title", default="", help="report title")
+    ns = p.parse_args(argv)
+    source = ns.source
+    if source == "auto":
+        source = "rundirs" if Path(ns.runs).is_dir() else "wandb-api"
+    if source == "rundirs":
+        from analysis.sources import rundirs
+
+        rs = rundirs.load(ns.runs)
+    elif source == "wandb-offline":
+        from analysis.sources import wandb_offline
+
+        rs = wandb_offline.load(ns.runs)
+    else:
+        from analysis.sources import wandb_api
+
+        try:
+            filters = json.loads(ns.filter) if ns.filter else None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--filter: not valid JSON ({exc})") from exc
+        rs = wandb_api.load(ns.runs, filters, ns.cache)
+    report = write_report(
+        rs,
+        Path(ns.out),
+        title=ns.title or f"saerl report: {ns.runs}",
+        store_dir=Path(ns.store),
+        signals_dir=Path(ns.signals),
+        target_acc=ns.target_acc,
+    )
+    print(f"report: {report} ({len(rs.runs)} runs)")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -207,6 +257,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.add_argument("args", nargs="*", metavar="[config.yaml] [key=value ...]")
     p = sub.add_parser("study", help=(cmd_study.__doc__ or "").splitlines()[0])
     p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...]")
+    p = sub.add_parser("report", help=(cmd_report.__doc__ or "").splitlines()[0], add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="RUNS [--out DIR] ...")
     return parser.parse_args(argv)
 
 
@@ -220,15 +272,18 @@ def split_config_args(args: list[str]) -> tuple[Path | None, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ns = parse_args(sys.argv[1:] if argv is None else argv)
-    path, overrides = split_config_args(ns.args)
     try:
         if ns.command == "study":
             cmd_study(Path(ns.args[0]), ns.args[1:])
             return 0
+        if ns.command == "report":
+            cmd_report(ns.args)
+            return 0
+        path, overrides = split_config_args(ns.args)
         cfg: SaerlConfig = load_config(path, overrides)
         store = ArtifactStore(cfg.store_dir)
         COMMANDS[ns.command](cfg, store)
-    except (ConfigError, DataError, ValueError) as exc:
+    except (ConfigError, DataError, ValueError, FileNotFoundError, LookupError) as exc:
         print(f"saerl {ns.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -42,14 +42,7 @@ class Tracker:
         if self._run is not None:
             self._run.log(row, step=step)
 
-    def finish(self) -> None:
+    def finish(self, exit_code: int = 0) -> None:
         if self._run is not None:
-            self._run.finish()
+            self._run.finish(exit_code=exit_code)
             self._run = None
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -5,10 +5,10 @@ import json
 import pytest
 from conftest import TINY_OVERRIDES
 
+from analysis.sources.rundirs import read_metrics as read_jsonl
 from saerl.config import load_config
 from saerl.data.grading import grade_int
 from saerl.rl.reward import make_reward, score
-from saerl.tracking import read_metrics
 
 RL = [
     "rl.target_model=qwen2-xs",
@@ -24,6 +24,10 @@ RL = [
 
 def rl_config(tmp_path, *extra):
     return load_config(overrides=[*TINY_OVERRIDES, *RL, f"runs_dir={tmp_path / 'runs'}", "name=t", *extra])
+
+
+def read_metrics(run):
+    return read_jsonl(run / "metrics.jsonl")
 
 
 def seen_batches(run):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from analysis.convergence import best, mean_curve, steps_to_target
-from analysis.rundirs import load_runs
+from analysis.sources.rundirs import load
 from analysis.summary import format_table, summary_rows
 from saerl.config import ConfigError
 from saerl.study import config_for, read_sweep
@@ -72,7 +72,7 @@ def test_summary_uses_the_vanilla_mean_curve_as_target(tmp_path):
     write_run(tmp_path, "q", "vanilla", 1, [(0, 0.4), (10, 0.6), (20, 0.5)])  # mean curve: .4 .55 .55
     write_run(tmp_path, "q", "saerl", 0, [(0, 0.4), (10, 0.56), (20, 0.7)])
     write_run(tmp_path, "q", "saerl", 1, [(0, 0.4), (10, 0.5)], state="failed")
-    rows = {(r["method"], r["seed"]): r for r in summary_rows(load_runs(tmp_path))}
+    rows = {(r["method"], r["seed"]): r for r in summary_rows(load(tmp_path))}
     assert rows[("saerl", 0)]["target"] == pytest.approx(0.55)
     assert rows[("saerl", 0)]["steps_to_target"] == 10
     assert rows[("vanilla", 0)]["steps_to_target"] == 20

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from analysis.tidy import RunLog, RunSet, build, condition_of
+
 HEADER_BYTES = 7
 BLOCK = 32 * 1024
 CHUNK_HEADER = 7  # u32 checksum, u16 length, u8 type
@@ -24,6 +26,16 @@ class OfflineRun(NamedTuple):
     config: dict[str, Any]
     history: list[dict[str, Any]]
     summary: dict[str, Any]
+    name: str = ""
+    group: str = ""
+    exit_code: int | None = None
+    """None: no exit record (still running, or killed before W&B could write one)."""
+
+    @property
+    def state(self) -> str:
+        if self.exit_code is None:
+            return "running"
+        return "done" if self.exit_code == 0 else "failed"
 
 
 def payloads(path: Path) -> Iterator[bytes]:
@@ -62,13 +74,19 @@ def read_offline_run(path: str | Path) -> OfflineRun:
     config: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
+    name = group = ""
+    exit_code: int | None = None
     for blob in payloads(Path(path)):
         rec = pb.Record()  # type: ignore[attr-defined]
         rec.ParseFromString(blob)
         kind = rec.WhichOneof("record_type")
         if kind == "history":
             history.append({_item_key(i): json.loads(i.value_json) for i in rec.history.item})
-        elif kind in ("config", "run"):
+        elif kind == "exit":
+            exit_code = int(rec.exit.exit_code)
+        if kind == "run":
+            name, group = rec.run.display_name or name, rec.run.run_group or group
+        if kind in ("config", "run"):
             updates = rec.config.update if kind == "config" else rec.run.config.update
             for item in updates:
                 value = json.loads(item.value_json)
@@ -76,7 +94,24 @@ def read_offline_run(path: str | Path) -> OfflineRun:
         elif kind == "summary":
             for item in rec.summary.update:
                 summary[_item_key(item)] = json.loads(item.value_json)
-    return OfflineRun(config, history, summary)
+    return OfflineRun(config, history, summary, name, group, exit_code)
+
+
+def load(root: str | Path) -> RunSet:
+    """Every offline W&B run under ``root`` (any depth) as the tidy table. A resumed saerl run
+    leaves one file per attempt; their histories are joined in time order (the folder names start
+    with the start time) and the last attempt gives the state."""
+    logs: dict[str, RunLog] = {}
+    files = sorted(Path(root).rglob("run-*.wandb"), key=lambda f: (f.parent.parent, f.parent.name))
+    for file in files:
+        run = read_offline_run(file)
+        cond = condition_of(run.config, run.group)
+        key = f"{cond['sweep']}/{run.name}"
+        earlier: list[Any] = list(logs[key].rows) if key in logs else []
+        logs[key] = RunLog(key, cond, run.state, str(file), earlier + run.history)
+    if not logs:
+        raise FileNotFoundError(f"{root}: no W&B offline run files (run-*.wandb) found")
+    return build(logs.values())
 
 
 def find_run_file(run_dir: Path) -> Path:

@@ -65,3 +65,25 @@ def format_prompt(tokenizer: Any, prompt: str, chat_template: bool = True) -> st
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
     )
+
+
+def model_facts(path: str | Path) -> dict[str, Any]:
+    """{'family': config.json's model_type, 'scale': parameter count} of a local HF folder, read
+    from config.json and the safetensors headers without loading weights; None where unknown
+    (e.g. a hub id not yet downloaded)."""
+    import json
+    import math
+
+    folder = Path(path)
+    facts: dict[str, Any] = {"family": None, "scale": None}
+    if (folder / "config.json").is_file():
+        facts["family"] = json.loads((folder / "config.json").read_text()).get("model_type")
+    shards = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if shards:
+        total = 0
+        for shard in shards:
+            with shard.open("rb") as fh:
+                header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
+            total += sum(math.prod(t["shape"]) for k, t in header.items() if k != "__metadata__")
+        facts["scale"] = total
+    return facts

@@ -28,12 +28,15 @@ def run_dir(cfg: SaerlConfig) -> Path:
     return Path(cfg.runs_dir) / cfg.name / run_name(cfg)
 
 
-def condition(cfg: SaerlConfig) -> dict[str, Any]:
-    """The flat keys the analysis groups by; also in W&B's config and the run folder."""
+def condition(cfg: SaerlConfig, target_facts: dict[str, Any]) -> dict[str, Any]:
+    """The flat keys the analysis groups by; also in W&B's config and the run folder.
+    ``target_facts``: the target's family (model_type) and scale (parameters), from model_facts."""
     return {
         "sweep": cfg.name,
         "source_model": cfg.activations.source_model,
         "target_model": cfg.rl.target_model,
+        "family": target_facts.get("family"),
+        "scale": target_facts.get("scale"),
         "method": cfg.curriculum.mode,
         "seed": cfg.rl.seed,
         "rho": cfg.curriculum.rho,
@@ -58,7 +61,7 @@ def train_run(cfg: SaerlConfig, store: ArtifactStore) -> Path:
     from saerl.curriculum.stage import FILE, curriculum_stage, read_curriculum
     from saerl.data.grading import resolve_grader_kind
     from saerl.data.stage import data_stage, load_split
-    from saerl.models.loading import load_tokenizer, resolve_device
+    from saerl.models.loading import load_tokenizer, model_facts, resolve_device
     from saerl.models.stage import resolve_model
     from saerl.rl.trl_backend import train_grpo
     from saerl.tracking import Tracker
@@ -75,11 +78,12 @@ def train_run(cfg: SaerlConfig, store: ArtifactStore) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     (path / "git_sha").write_text(git_sha() + "\n")
-    (path / "condition.json").write_text(json.dumps(condition(cfg), indent=1))
+    cond = condition(cfg, model_facts(target.path))
+    (path / "condition.json").write_text(json.dumps(cond, indent=1))
     _set_status(path, state="running", curriculum=str(cur.path), target=target.path)
     tracker = Tracker(
         path,
-        {**condition(cfg), **flat_dict(cfg)},
+        {**flat_dict(cfg), **cond},  # condition keys win (its seed is the RL seed, rl.seed)
         mode=cfg.rl.wandb,
         project=cfg.rl.wandb_project,
         group=cfg.name,
@@ -99,8 +103,8 @@ def train_run(cfg: SaerlConfig, store: ArtifactStore) -> Path:
         )
     except BaseException as exc:
         _set_status(path, state="failed", error=f"{type(exc).__name__}: {exc}")
+        tracker.finish(exit_code=1)  # W&B marks the run failed, as status.json does
         raise
-    finally:
-        tracker.finish()
+    tracker.finish()
     _set_status(path, state="done", final=final, curriculum_batch_size=cur_cfg["batch_size"])
     return path

@@ -1,0 +1,38 @@
+"""Eval accuracy vs RL step: mean over seeds with the seed range shaded, one panel per target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from analysis.measures import BASELINE, curves, runs_of
+from analysis.style import PALETTE, pyplot, save
+from analysis.tidy import ACCURACY, RunSet
+
+
+def plot(rs: RunSet, out: Path, metric: str = ACCURACY, name: str = "convergence") -> list[Path]:
+    plt = pyplot()
+    targets = sorted(rs.runs["target_model"].dropna().unique())
+    fig, axes = plt.subplots(
+        1, max(1, len(targets)), figsize=(3.6 * max(1, len(targets)), 3.0), squeeze=False
+    )
+    by_run = curves(rs, metric)
+    methods = sorted(rs.runs["method"].dropna().unique(), key=lambda m: (m != BASELINE, m))
+    for ax, target in zip(axes[0], targets, strict=False):
+        for i, method in enumerate(methods):
+            runs = [by_run[r] for r in runs_of(rs, target_model=target, method=method) if r in by_run]
+            if not runs:
+                continue
+            steps = sorted(set.intersection(*(set(s for s, _ in c) for c in runs)))
+            vals = np.array([[dict(c)[s] for s in steps] for c in runs]) * 100
+            color = PALETTE[i % len(PALETTE)]
+            ax.plot(steps, vals.mean(0), color=color, marker="o", ms=3, label=f"{method} (n={len(runs)})")
+            if len(runs) > 1:
+                ax.fill_between(steps, vals.min(0), vals.max(0), color=color, alpha=0.15, lw=0)
+        ax.set_title(f"target {target}")
+        ax.set_xlabel("RL step")
+        ax.set_ylabel(f"{metric} (%)")
+        ax.legend(fontsize=7)
+    fig.suptitle("mean over seeds; shaded: min-max over seeds", fontsize=8)
+    return save(fig, out, name)

@@ -1,0 +1,305 @@
+"""The study report: tables (markdown + LaTeX) and figures (PNG + PDF) from the tidy table.
+
+Each section is a function of the RunSet; `write_report` runs them and writes report.md. Only
+finished runs with the needed metric are averaged; the others are listed at the top of the report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis import tables
+from analysis.convergence import steps_ratio
+from analysis.measures import BASELINE, FULL, at_step, curves, final, incomplete, mean_sd, runs_of
+from analysis.tables import pct
+from analysis.tidy import ACCURACY, RunSet, eval_sets
+
+
+def _ratio_text(r: float | None) -> str:
+    if r is None:
+        return "undefined"
+    return "not reached" if math.isinf(r) else f"{r:.2f}"
+
+
+def main_table(rs: RunSet) -> pd.DataFrame:
+    """Final accuracy per eval set and on average, per (target, method), mean ± sd over seeds,
+    with the model before RL (step 0) as the first row of each target."""
+    sets = eval_sets(rs.table["metric"].unique())
+    metrics = [f"eval/{s}/accuracy" for s in sets] + [ACCURACY]
+    finals = {m: final(rs, m) for m in metrics}
+    starts = {m: at_step(rs, 0, m) for m in metrics}
+    rows = []
+    for target in sorted(rs.runs["target_model"].dropna().unique()):
+        runs = runs_of(rs, target_model=target)
+        base: dict[str, Any] = {"target": target, "method": "before RL (step 0)", "seeds": "-"}
+        for s, m in zip([*sets, "average"], metrics, strict=True):
+            vals = starts[m].reindex(runs).dropna()
+            base[s] = pct(vals.mean() if len(vals) else None)
+        rows.append(base)
+        for method in sorted(rs.runs.loc[rs.runs["target_model"] == target, "method"].dropna().unique()):
+            mruns = runs_of(rs, target_model=target, method=method)
+            row: dict[str, Any] = {"target": target, "method": method, "seeds": len(mruns)}
+            for s, m in zip([*sets, "average"], metrics, strict=True):
+                vals = finals[m].reindex(mruns).dropna()
+                mean, sd, _ = mean_sd(vals) if len(vals) else (None, None, 0)
+                row[s] = pct(mean, sd)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["target", "method", "seeds", *sets, "average"])
+
+
+def convergence_table(
+    rs: RunSet, target_acc: float | None = None, n_boot: int = 2000
+) -> tuple[pd.DataFrame, dict[tuple[str, str], Any]]:
+    """Steps-to-target of each method over vanilla, per target model, with a bootstrap 95% CI."""
+    by_run = curves(rs)
+    rows, ratios = [], {}
+    for target in sorted(rs.runs["target_model"].dropna().unique()):
+        vanilla = [by_run[r] for r in runs_of(rs, target_model=target, method=BASELINE) if r in by_run]
+        methods = sorted(set(rs.runs.loc[rs.runs["target_model"] == target, "method"].dropna()) - {BASELINE})
+        for method in methods:
+            mine = [by_run[r] for r in runs_of(rs, target_model=target, method=method) if r in by_run]
+            if not vanilla or not mine:
+                continue
+            r = steps_ratio(mine, vanilla, target_acc, n_boot=n_boot)
+            ratios[(target, method)] = r
+            ci = "-" if r.low is None else f"[{_ratio_text(r.low)}, {_ratio_text(r.high)}]"
+            rows.append(
+                {
+                    "target": target,
+                    "method": method,
+                    "seeds (method/vanilla)": f"{len(mine)}/{len(vanilla)}",
+                    "target accuracy": pct(r.target),
+                    "steps (method)": "not reached" if r.method_steps is None else r.method_steps,
+                    "steps (vanilla)": "not reached" if r.vanilla_steps is None else r.vanilla_steps,
+                    "ratio": _ratio_text(r.ratio),
+                    "95% CI": ci,
+                }
+            )
+    cols = [
+        "target",
+        "method",
+        "seeds (method/vanilla)",
+        "target accuracy",
+        "steps (method)",
+        "steps (vanilla)",
+    ]
+    return pd.DataFrame(rows, columns=[*cols, "ratio", "95% CI"]), ratios
+
+
+def transfer(rs: RunSet, ratios: dict[tuple[str, str], Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(table, gain matrix): per source x target, SAERL's final accuracy minus vanilla's (points)
+    and its steps-to-target ratio. Vanilla does not use the SAE, so every source shares it."""
+    fin = final(rs)
+    rows = []
+    for (source, target), _ in rs.runs[rs.runs["method"] == FULL].groupby(["source_model", "target_model"]):
+        s = fin.reindex(runs_of(rs, source_model=source, target_model=target, method=FULL)).dropna()
+        v = fin.reindex(runs_of(rs, target_model=target, method=BASELINE)).dropna()
+        gain = 100 * (s.mean() - v.mean()) if len(s) and len(v) else float("nan")
+        ratio = ratios.get((target, FULL))
+        rows.append(
+            {
+                "source (SAE)": source,
+                "target (RL)": target,
+                "seeds (saerl/vanilla)": f"{len(s)}/{len(v)}",
+                "gain (points)": "-" if math.isnan(gain) else f"{gain:+.1f}",
+                "steps-to-target ratio": _ratio_text(ratio.ratio) if ratio else "-",
+                "_gain": gain,
+            }
+        )
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table, pd.DataFrame()
+    matrix = table.pivot(index="source (SAE)", columns="target (RL)", values="_gain")
+    return table.drop(columns="_gain"), matrix
+
+
+def ablations(rs: RunSet) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-method table, rho table) of final accuracy, mean ± sd over seeds."""
+    fin = final(rs)
+    runs = rs.runs.assign(final=rs.runs["run"].map(fin)).dropna(subset=["final"])
+    by_method = (
+        runs.groupby(["target_model", "method"])["final"].agg(["mean", "std", "count"]).reset_index()
+    ).rename(columns={"std": "sd"})
+    full = runs[runs["method"] == FULL]
+    by_rho = full.groupby(["target_model", "rho"])["final"].agg(["mean", "std", "count"]).reset_index()
+    return by_method, by_rho.rename(columns={"std": "sd"})
+
+
+def cost(store_dir: Path | None, rs: RunSet) -> pd.DataFrame:
+    """Wall and accelerator hours per stage, from the artifact manifests under ``store_dir``, plus
+    the RL runs' wall time from the logs."""
+    groups = {
+        "sft": "warm-start SFT",
+        "activations": "SAE training (activations)",
+        "sae": "SAE training",
+        "features": "scoring (features)",
+        "signals": "scoring (clusters, probes)",
+        "labels": "rollout labelling",
+        "curriculum": "curriculum",
+    }
+    rows = []
+    if store_dir is not None and Path(store_dir).is_dir():
+        for manifest in sorted(Path(store_dir).glob("*/*/manifest.json")):
+            m = json.loads(manifest.read_text())
+            stage = "sft" if m["stage"] == "model" else m["stage"]
+            if stage in groups:
+                rows.append((groups[stage], m["wall_seconds"], m["accelerator_seconds"]))
+    wall = rs.metric("wall_time").groupby("run")["value"].max()
+    rows += [("RL (all runs)", float(w), float("nan")) for w in wall]
+    df = pd.DataFrame(rows, columns=["stage", "wall_s", "accel_s"])
+    if df.empty:
+        return pd.DataFrame(columns=["stage", "artifacts/runs", "wall hours", "accelerator hours"])
+    out = df.groupby("stage", sort=False).agg(
+        n=("wall_s", "size"), wall=("wall_s", "sum"), accel=("accel_s", "sum")
+    )
+    return pd.DataFrame(
+        {
+            "stage": out.index,
+            "artifacts/runs": out["n"].to_numpy(),
+            "wall hours": [f"{w / 3600:.3f}" for w in out["wall"]],
+            "accelerator hours": [f"{a / 3600:.3f}" for a in out["accel"]],
+        }
+    )
+
+
+def preliminary(signals_dir: Path | None, out: Path) -> tuple[pd.DataFrame, list[Path]]:
+    """Headline numbers and figures of the preliminary study (`saerl study-signals` output)."""
+    if signals_dir is None or not (Path(signals_dir) / "study.json").exists():
+        return pd.DataFrame(), []
+    study = json.loads((Path(signals_dir) / "study.json").read_text())
+    rows = []
+    if tp := study.get("topic_probe"):
+        rows.append(
+            (
+                "topic probe accuracy (majority baseline)",
+                f"{tp['accuracy']:.3f} ({tp['majority_baseline']:.3f})",
+            )
+        )
+    for split, key in (
+        ("in distribution", "in_distribution"),
+        ("out of distribution", "out_of_distribution"),
+    ):
+        d = study.get("difficulty", {}).get(key, {})
+        for name, v in d.items():
+            if isinstance(v, dict) and isinstance(v.get("pearson"), float) and not math.isnan(v["pearson"]):
+                rows.append(
+                    (
+                        f"difficulty {split}: {name} Pearson / Spearman",
+                        f"{v['pearson']:.3f} / {v['spearman']:.3f}",
+                    )
+                )
+    for name, v in study.get("quality", {}).items():
+        if isinstance(v, dict) and "auc" in v:
+            rows.append((f"quality AUC: {name}", f"{v['auc']:.3f}"))
+    figures = []
+    for f in sorted(Path(signals_dir).glob("*.png")) + sorted(Path(signals_dir).glob("*.pdf")):
+        dest = out / "figures" / "preliminary" / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(f, dest)
+        figures.append(dest)
+    return pd.DataFrame(rows, columns=["measure", "value"]), figures
+
+
+def write_report(
+    rs: RunSet,
+    out: Path,
+    title: str = "saerl report",
+    store_dir: Path | None = None,
+    signals_dir: Path | None = None,
+    target_acc: float | None = None,
+    n_boot: int = 2000,
+) -> Path:
+    """Write ``out``/report.md with tables/ and figures/; returns the report's path."""
+    from analysis.figures import ablations as ablation_fig
+    from analysis.figures import convergence as convergence_fig
+    from analysis.figures import transfer as transfer_fig
+
+    out.mkdir(parents=True, exist_ok=True)
+    figs = out / "figures"
+    skipped = incomplete(rs)
+    ok = RunSet(
+        rs.table[~rs.table["run"].isin(skipped["run"])], rs.runs[~rs.runs["run"].isin(skipped["run"])]
+    )
+    md = [f"# {title}", ""]
+    md += [f"Runs: {len(rs.runs)} ({len(ok.runs)} complete). Accuracy: `{ACCURACY}` (greedy, %), "
+           "final = the last evaluation."]  # fmt: skip
+    md += ["", "## Incomplete runs (not averaged in)", ""]
+    md += [tables.write(skipped, out, "incomplete", "Runs left out") if len(skipped) else "None."]
+    if ok.runs.empty:
+        md += ["", "No complete runs: nothing to report."]
+        (out / "report.md").write_text("\n".join(md) + "\n")
+        return out / "report.md"
+
+    md += [
+        "",
+        "## Main table",
+        "",
+        tables.write(main_table(ok), out, "main", "Final accuracy (%), mean ± sd over seeds"),
+    ]
+    conv, ratios = convergence_table(ok, target_acc, n_boot)
+    convergence_fig.plot(ok, figs)
+    md += ["", "## Convergence", "", "![convergence](figures/convergence.png)", ""]
+    how = f"{pct(target_acc)}%" if target_acc is not None else "vanilla's best mean accuracy"
+    md += [
+        f"Steps-to-target: first eval step where the mean curve over seeds reaches {how}; ratio = "
+        f"method / vanilla (<1: faster); 95% CI from {n_boot} bootstrap resamples of seeds.",
+        "",
+    ]
+    md += [
+        tables.write(conv, out, "convergence", "Steps-to-target relative to vanilla")
+        if len(conv)
+        else "No vanilla/method pairs."
+    ]
+    table, matrix = transfer(ok, ratios)
+    md += ["", "## Transfer (source model x target model)", ""]
+    if len(table):
+        transfer_fig.plot(matrix, figs)
+        md += [
+            "![transfer](figures/transfer.png)",
+            "",
+            tables.write(table, out, "transfer", "SAERL over vanilla"),
+        ]
+    else:
+        md += ["No SAERL runs."]
+    by_method, by_rho = ablations(ok)
+    extra = by_method[~by_method["method"].isin([BASELINE, FULL])]
+    md += ["", "## Ablations and rho", ""]
+    if len(extra):
+        ablation_fig.bars(by_method, figs)
+        md += ["![ablations](figures/ablations.png)", ""]
+    if by_rho["rho"].nunique() > 1:
+        ablation_fig.rho(by_rho, figs)
+        md += ["![rho](figures/rho.png)", ""]
+    shown = by_method.assign(
+        final=[pct(m, s) for m, s in zip(by_method["mean"], by_method["sd"], strict=True)]
+    )
+    md += [
+        tables.write(
+            shown[["target_model", "method", "count", "final"]],
+            out,
+            "ablations",
+            "Final accuracy per method (%)",
+        )
+    ]
+    if len(extra) == 0 and by_rho["rho"].nunique() <= 1:
+        md += ["", "(No ablation modes or rho values beyond the main comparison in these runs.)"]
+    md += ["", "## Cost", "", tables.write(cost(store_dir, ok), out, "cost", "Compute per stage")]
+    if store_dir is not None:
+        md += ["", f"Stages: every artifact manifest under `{store_dir}`; RL: the runs' logged wall time."]
+    prelim, prelim_figs = preliminary(signals_dir, out)
+    if len(prelim):
+        md += [
+            "",
+            "## Preliminary study (SAE signals)",
+            "",
+            tables.write(prelim, out, "preliminary", "Preliminary study"),
+        ]
+        md += [""] + [f"![{f.stem}](figures/preliminary/{f.name})" for f in prelim_figs if f.suffix == ".png"]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    return out / "report.md"

@@ -1,0 +1,264 @@
+"""Analysis: three run sources into one tidy table, steps-to-target with a bootstrap, the report.
+
+The runs are real: the tiny miniature trains a vanilla and a SAERL run with TRL and real wandb
+(offline), and a third run is killed at step 3. No W&B server can run here, so the API source reads
+a fake with the public API's shape, filled with what `wandb sync` would upload: the offline files.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.convergence import steps_ratio
+from analysis.sources import rundirs, wandb_api, wandb_offline
+from analysis.tidy import CONDITION, RunLog, build
+
+RL = [
+    "rl.target_model=qwen2-xs",
+    "rl.num_generations=2",
+    "rl.max_completion_length=8",
+    "rl.eval_items=4",
+    "rl.eval_max_new_tokens=8",
+    "rl.steps=4",
+    "rl.eval_every=2",
+    "rl.save_every=2",
+]
+
+
+@pytest.fixture(scope="module")
+def runs_root(tiny, tmp_path_factory):
+    """runs/an/: vanilla (done), saerl (done), saerl seed 1 (killed at step 3: failed)."""
+    from saerl.config import load_config
+    from saerl.rl import trl_backend
+    from saerl.rl.run import train_run
+
+    overrides, store = tiny
+    root = tmp_path_factory.mktemp("analysis") / "runs"
+
+    def cfg(*extra):
+        return load_config(overrides=[*overrides, *RL, f"runs_dir={root}", "name=an", *extra])
+
+    train_run(cfg("curriculum.mode=vanilla"), store)
+    train_run(cfg("curriculum.mode=saerl"), store)
+    real = trl_backend.make_reward
+
+    def crashing(kind):
+        reward = real(kind)
+
+        def r(prompts, completions, trainer_state=None, **kw):
+            if trainer_state.global_step == 3:
+                raise KeyboardInterrupt("killed at step 3")
+            return reward(prompts, completions, **kw)
+
+        r.__name__ = reward.__name__
+        return r
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(trl_backend, "make_reward", crashing)
+        with pytest.raises(KeyboardInterrupt):
+            train_run(cfg("curriculum.mode=saerl", "rl.seed=1"), store)
+    return root
+
+
+class FakeRun:
+    """The attributes and methods of wandb.apis.public.Run that the API source uses."""
+
+    def __init__(self, run_id, name, group, config, state, rows):
+        self.id, self.name, self.group, self.config, self.state = run_id, name, group, config, state
+        self._rows = rows
+        self.lastHistoryStep = max((r["_step"] for r in rows), default=-1)
+        self.fetches = 0
+
+    def scan_history(self, keys=None, page_size=1000):
+        self.fetches += 1
+        yield from (dict(r) for r in self._rows)
+
+
+class FakeApi:
+    def __init__(self, runs):
+        self._runs = runs
+        self.calls = []
+
+    def runs(self, path, filters=None, per_page=50, order="+created_at"):
+        self.calls.append((path, filters))
+        group = (filters or {}).get("group")
+        return [r for r in self._runs if group is None or r.group == group]
+
+
+def synced(root):
+    """What the W&B server holds after `wandb sync` of every offline run under ``root``."""
+    runs = []
+    for i, f in enumerate(sorted(root.rglob("run-*.wandb"))):
+        off = wandb_offline.read_offline_run(f)
+        state = {"done": "finished", "failed": "failed", "running": "running"}[off.state]
+        runs.append(FakeRun(f"id{i}", off.name, off.group, off.config, state, off.history))
+    return runs
+
+
+def test_three_sources_give_identical_tidy_tables(runs_root, tmp_path):
+    from_dirs = rundirs.load(runs_root)
+    from_offline = wandb_offline.load(runs_root)
+    api = FakeApi(synced(runs_root))
+    from_api = wandb_api.load("team/saerl", {"group": "an"}, tmp_path / "cache", api=api)
+    assert api.calls == [("team/saerl", {"group": "an"})]
+
+    pd.testing.assert_frame_equal(from_dirs.table, from_offline.table)
+    pd.testing.assert_frame_equal(from_dirs.table, from_api.table)
+    cols = ["run", *CONDITION, "state"]
+    pd.testing.assert_frame_equal(from_dirs.runs[cols], from_offline.runs[cols])
+    pd.testing.assert_frame_equal(from_dirs.runs[cols], from_api.runs[cols])
+
+    runs = from_dirs.runs.set_index("run")
+    assert runs["state"].to_dict() == {
+        "an/qwen2-xs-saerl-s0": "done",
+        "an/qwen2-xs-saerl-s1": "failed",
+        "an/qwen2-xs-vanilla-s0": "done",
+    }
+    assert set(runs["family"]) == {"qwen2"} and (runs["scale"] > 1000).all()
+    t = from_dirs.table
+    evals = t[(t["run"] == "an/qwen2-xs-vanilla-s0") & (t["metric"] == "eval/average")]
+    assert evals["step"].tolist() == [0, 2, 4]
+    assert {"train/reward", "train/loss", "eval/eval_id/accuracy", "wall_time"} <= set(t["metric"])
+    crashed = t[t["run"] == "an/qwen2-xs-saerl-s1"]
+    assert crashed["step"].max() == 3  # killed while scoring step 4's completions
+    assert crashed.loc[crashed["metric"] == "eval/average", "step"].tolist() == [0, 2]
+
+
+def test_api_cache_is_reused_for_finished_runs_and_refreshed_for_running_ones(runs_root, tmp_path):
+    runs = synced(runs_root)
+    first = wandb_api.load("team/saerl", None, tmp_path, api=FakeApi(runs))
+    assert all(r.fetches == 1 for r in runs)
+    runs[0].state = "running"  # still going: must be fetched again
+    second = wandb_api.load("team/saerl", None, tmp_path, api=FakeApi(runs))
+    assert [r.fetches for r in runs] == [2, 1, 1]
+    pd.testing.assert_frame_equal(first.table, second.table)
+    assert len(list(tmp_path.rglob("*.parquet"))) == 3
+
+
+def test_openrlhf_keys_map_to_saerl_names():
+    rows = [
+        {
+            "eval/global_step": 0,
+            "eval/gsm8k_pass1": 0.5,
+            "eval/math_pass1": 0.3,
+            "eval/pass1": 0.41,
+            "_step": 0,
+        },
+        {"train/global_step": 1, "train/policy_loss": 0.2, "train/reward": 0.4, "train/kl": 0.01, "_step": 1},
+        {
+            "train/global_step": 2,
+            "train/response_length": 300.0,
+            "train/generated_samples": "table",
+            "_step": 2,
+        },
+    ]
+    cond = {"sweep": "big", "method": "saerl", "target_model": "Qwen/Qwen2.5-7B", "seed": 0}
+    api = FakeApi([FakeRun("x", "qwen7b-saerl-s0", "big", cond, "finished", rows)])
+    rs = wandb_api.load("team/saerl", None, None, api=api)
+    got = {(s, m): v for s, m, v in rs.table[["step", "metric", "value"]].itertuples(index=False)}
+    assert got == pytest.approx(
+        {
+            (0, "eval/gsm8k/accuracy"): 0.5,
+            (0, "eval/math/accuracy"): 0.3,
+            (0, "eval/pooled/accuracy"): 0.41,
+            (0, "eval/average"): 0.4,  # mean over the eval sets, not the pooled pass@1
+            (1, "train/loss"): 0.2,
+            (1, "train/reward"): 0.4,
+            (1, "train/kl"): 0.01,
+            (2, "train/completions/mean_length"): 300.0,
+        }
+    )
+
+
+def test_steps_to_target_ratio_and_bootstrap_on_hand_computed_curves():
+    vanilla = [[(0, 0.4), (10, 0.5), (20, 0.6)]]  # best 0.6, reached at step 20
+    a = [(0, 0.4), (10, 0.6), (20, 0.6)]  # reaches 0.6 at 10
+    b = [(0, 0.4), (10, 0.5), (20, 0.6)]  # at 20
+    r = steps_ratio([a, b], vanilla, n_boot=400, seed=1)
+    # mean(a, b) = .4, .55, .6 -> step 20 -> ratio 1.0. Resamples: {a,a} -> 0.5 (p=1/4),
+    # {a,b} -> 1.0 (1/2), {b,b} -> 1.0 (1/4): the 95% interval spans [0.5, 1.0].
+    assert (r.target, r.method_steps, r.vanilla_steps, r.ratio) == (0.6, 20, 20, 1.0)
+    assert (r.low, r.high, r.n_boot) == (0.5, 1.0, 400)
+    never = steps_ratio([[(0, 0.1), (10, 0.2), (20, 0.3)]], vanilla)
+    assert never.ratio == float("inf") and never.low == float("inf")
+    at_zero = steps_ratio([a], [[(0, 0.7), (10, 0.6)]])  # vanilla's best is its start: no ratio
+    assert at_zero.ratio is None and at_zero.low is None and at_zero.n_boot == 0
+    assert steps_ratio([a], vanilla, target=0.55).ratio == 10 / 20
+
+
+def test_report_lists_the_crashed_run_and_writes_nonempty_figures(runs_root, tmp_path):
+    import matplotlib.image
+
+    from analysis.report import write_report
+
+    report = write_report(rundirs.load(runs_root), tmp_path / "rep", title="t", store_dir=None, n_boot=50)
+    text = report.read_text()
+    incomplete = text.split("## Incomplete runs")[1].split("##")[0]
+    assert "an/qwen2-xs-saerl-s1 | failed | 3 |" in incomplete
+    main = (tmp_path / "rep" / "tables" / "main.md").read_text()
+    assert "| qwen2-xs | saerl | 1 |" in main  # the crashed seed is not averaged in
+    assert "before RL (step 0)" in main
+    assert r"\begin{tabular}" in (tmp_path / "rep" / "tables" / "main.tex").read_text()
+    for name in ("convergence", "transfer"):
+        png, pdf = tmp_path / "rep" / "figures" / f"{name}.png", tmp_path / "rep" / "figures" / f"{name}.pdf"
+        assert f"figures/{name}.png" in text and pdf.stat().st_size > 1000
+        pixels = matplotlib.image.imread(png)
+        assert pixels.shape[0] > 100 and float(np.std(pixels)) > 0.01  # not a blank canvas
+
+
+def test_ablation_and_rho_sections_appear_when_runs_have_them(tmp_path):
+    def log(method, rho, seed, acc):
+        cond = {
+            "sweep": "ab",
+            "source_model": "s",
+            "target_model": "t",
+            "method": method,
+            "rho": rho,
+            "seed": seed,
+        }
+        rows = [{"step": 0, "eval/average": 0.3}, {"step": 10, "eval/average": acc, "wall_time": 5.0}]
+        return RunLog(f"ab/{method}-{rho}-{seed}", cond, "done", "mem", rows)
+
+    rs = build(
+        [
+            log("vanilla", 0.25, 0, 0.40),
+            log("saerl", 0.25, 0, 0.50),
+            log("saerl", 0.5, 0, 0.45),
+            log("no_mixing", 0.25, 0, 0.42),
+        ]
+    )
+    from analysis.report import write_report
+
+    text = write_report(rs, tmp_path, n_boot=20).read_text()
+    assert "figures/ablations.png" in text and "figures/rho.png" in text
+    assert (tmp_path / "figures" / "rho.pdf").stat().st_size > 1000
+    assert "| t | no_mixing | 1 | 42.0 |" in (tmp_path / "tables" / "ablations.md").read_text()
+
+
+def test_bad_metrics_lines_name_the_file_and_line(tmp_path):
+    run = tmp_path / "runs" / "s" / "r"
+    run.mkdir(parents=True)
+    (run / "condition.json").write_text(json.dumps({"sweep": "s", "method": "vanilla"}))
+    (run / "metrics.jsonl").write_text('{"step": 0, "eval/average": 0.5}\n{"step": 1, "eval/av')
+    rs = rundirs.load(tmp_path / "runs")  # a torn last line (killed mid-write) is skipped
+    assert rs.table["step"].tolist() == [0] and rs.runs["state"].tolist() == ["unknown"]
+    (run / "metrics.jsonl").write_text('{"step": 0}\nnot json\n{"step": 2}\n')
+    with pytest.raises(ValueError, match=r"metrics\.jsonl:2: not valid JSON"):
+        rundirs.load(tmp_path / "runs")
+    with pytest.raises(FileNotFoundError, match="no run folders"):
+        rundirs.load(tmp_path / "empty")
+
+
+def test_saerl_report_command(runs_root, tmp_path, capsys):
+    from saerl.cli import main
+
+    out = tmp_path / "rep"
+    assert main(["report", str(runs_root), "--out", str(out), "--store", str(tmp_path / "none")]) == 0
+    assert (out / "report.md").exists() and "3 runs" in capsys.readouterr().out
+    assert main(["report", str(runs_root), "--source", "wandb-offline", "--out", str(tmp_path / "r2")]) == 0
+    assert main(["report", str(tmp_path / "missing"), "--source", "rundirs"]) == 2
+    assert "no run folders" in capsys.readouterr().err
