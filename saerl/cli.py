@@ -206,10 +206,10 @@ def cmd_report(argv: list[str]) -> None:
     from analysis.report import write_report
 
     p = argparse.ArgumentParser(prog="saerl report", description=(cmd_report.__doc__ or "").strip())
-    p.add_argument("runs", help="a folder of run folders (runs/<sweep>), or a W&B path entity/project")
+    p.add_argument("runs", help="a folder of run folders (runs/<sweep>), or wandb:<entity>/<project>")
     p.add_argument("--out", default="reports/latest", help="output folder (default: reports/latest)")
     p.add_argument("--source", choices=["auto", "rundirs", "wandb-offline", "wandb-api"], default="auto",
-                   help="auto: rundirs for a folder, wandb-api otherwise")  # fmt: skip
+                   help="auto: wandb-api for wandb:<entity>/<project>, else rundirs")  # fmt: skip
     p.add_argument("--filter", default="", help='W&B API filters as JSON, e.g. \'{"group": "miniature"}\'')
     p.add_argument("--cache", default="reports/.wandb-cache", help="parquet cache of W&B API histories")
     p.add_argument("--store", default="artifacts", help="artifact store whose manifests give the cost table")
@@ -219,17 +219,19 @@ def cmd_report(argv: list[str]) -> None:
     )
     p.add_argument("--title", default="", help="report title")
     ns = p.parse_args(argv)
-    source = ns.source
-    if source == "auto":
-        source = "rundirs" if Path(ns.runs).is_dir() else "wandb-api"
+    source, runs = ns.source, ns.runs
+    if runs.startswith("wandb:"):
+        source, runs = "wandb-api", runs.removeprefix("wandb:")
+    elif source == "auto":
+        source = "rundirs"
     if source == "rundirs":
         from analysis.sources import rundirs
 
-        rs = rundirs.load(ns.runs)
+        rs = rundirs.load(runs)
     elif source == "wandb-offline":
         from analysis.sources import wandb_offline
 
-        rs = wandb_offline.load(ns.runs)
+        rs = wandb_offline.load(runs)
     else:
         from analysis.sources import wandb_api
 
@@ -237,7 +239,7 @@ def cmd_report(argv: list[str]) -> None:
             filters = json.loads(ns.filter) if ns.filter else None
         except json.JSONDecodeError as exc:
             raise ValueError(f"--filter: not valid JSON ({exc})") from exc
-        rs = wandb_api.load(ns.runs, filters, ns.cache)
+        rs = wandb_api.load(runs, filters, ns.cache)
     report = write_report(
         rs,
         Path(ns.out),
