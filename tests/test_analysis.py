@@ -262,3 +262,14 @@ def test_saerl_report_command(runs_root, tmp_path, capsys):
     assert main(["report", str(runs_root), "--source", "wandb-offline", "--out", str(tmp_path / "r2")]) == 0
     assert main(["report", str(tmp_path / "missing"), "--source", "rundirs"]) == 2
     assert "no run folders" in capsys.readouterr().err
+
+
+def test_api_errors_name_the_path_and_the_way_out(tmp_path):
+    class Broken:
+        def runs(self, path, filters=None):
+            raise PermissionError("401 unauthorized")
+
+    with pytest.raises(LookupError, match=r"wandb:team/saerl: cannot list runs \(PermissionError: 401"):
+        wandb_api.load("team/saerl", None, tmp_path, api=Broken())
+    with pytest.raises(LookupError, match=r"no runs match \{'group': 'x'\}"):
+        wandb_api.load("team/saerl", {"group": "x"}, tmp_path, api=FakeApi([]))

@@ -99,10 +99,22 @@ def load(
     if api is None:
         import wandb
 
-        api = wandb.Api()
+        try:
+            api = wandb.Api()
+        except Exception as exc:
+            raise LookupError(
+                f"wandb:{path}: cannot reach the W&B API ({type(exc).__name__}: {exc})"
+            ) from exc
     cache = Path(cache_dir) if cache_dir is not None else None
     logs = []
-    for run in api.runs(path, filters=filters or {}):
+    try:
+        found = list(api.runs(path, filters=filters or {}))
+    except Exception as exc:  # no key, no network, unknown project: say which and what to do
+        raise LookupError(
+            f"wandb:{path}: cannot list runs ({type(exc).__name__}: {exc}); check WANDB_API_KEY and the "
+            "path, or read the offline files with --source wandb-offline"
+        ) from exc
+    for run in found:
         cond = condition_of(dict(run.config), getattr(run, "group", None))
         state = STATES.get(run.state, "unknown")
         logs.append(

@@ -26,7 +26,16 @@ class RLConfig:
     lr: float = 3e-5
     """Learning rate. OUR CHOICE from probes on qwen2-s (58% greedy after SFT), 30 steps: 1e-4 fell to
     37-45% under every variant tried (GRPO, DAPO, T=0.7, KL 0.04, SAERL order), 5e-5 to 41-55%,
-    3e-5 stayed flat at 56%. No setting improved on the warm-start yet (analysis/LOG.md)."""
+    3e-5 stayed flat at 56%. No setting improved on the warm-start yet; the diagnostics (a hand-written
+    GRPO loop degrades the same way; smaller effective steps stay flat) are in analysis/LOG.md."""
+    optim: str = "adamw_torch"
+    """The optimizer, by transformers' name (adamw_torch, sgd, adafactor, ...)."""
+    adam_epsilon: float = 1e-8
+    """AdamW's epsilon."""
+    adam_beta2: float = 0.999
+    """AdamW's beta2."""
+    warmup_steps: int = 0
+    """Linear learning-rate warmup steps, then constant."""
     kl_coef: float = 0.0
     """KL coefficient beta (0: no reference model, as in DAPO and recent GRPO practice)."""
     max_completion_length: int = 96
