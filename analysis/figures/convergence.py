@@ -32,7 +32,7 @@ def plot(rs: RunSet, out: Path, metric: str = ACCURACY, name: str = "convergence
                 ax.fill_between(steps, vals.min(0), vals.max(0), color=color, alpha=0.15, lw=0)
         ax.set_title(f"target {target}")
         ax.set_xlabel("RL step")
-        ax.set_ylabel(f"{metric} (%)")
+        ax.set_ylabel("greedy accuracy, mean of eval sets (%)" if metric == ACCURACY else f"{metric} (%)")
         ax.legend(fontsize=7)
     fig.suptitle("mean over seeds; shaded: min-max over seeds", fontsize=8)
     return save(fig, out, name)

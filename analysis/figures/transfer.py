@@ -14,7 +14,7 @@ def plot(matrix: pd.DataFrame, out: Path, name: str = "transfer") -> list[Path]:
     """``matrix``: rows source, columns target, values gain in points (NaN where not run)."""
     plt = pyplot()
     vals = matrix.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.3 * vals.shape[1], 1.2 + 0.7 * vals.shape[0]))
+    fig, ax = plt.subplots(figsize=(2.6 + 1.6 * vals.shape[1], 1.8 + 0.8 * vals.shape[0]))
     lim = max(1.0, float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0)
     im = ax.imshow(vals, cmap="RdBu", vmin=-lim, vmax=lim)
     ax.set_xticks(range(vals.shape[1]), [str(c) for c in matrix.columns])
@@ -23,7 +23,9 @@ def plot(matrix: pd.DataFrame, out: Path, name: str = "transfer") -> list[Path]:
     ax.set_ylabel("source model (SAE)")
     ax.grid(False)
     for (i, j), v in np.ndenumerate(vals):
-        ax.text(j, i, "-" if np.isnan(v) else f"{v:+.1f}", ha="center", va="center", fontsize=8)
-    fig.colorbar(im, ax=ax, label="final accuracy gain (points)")
-    ax.set_title("SAERL - vanilla")
+        dark = not np.isnan(v) and abs(v) > 0.6 * lim
+        ax.text(j, i, "not run" if np.isnan(v) else f"{v:+.1f}", ha="center", va="center", fontsize=9,
+                color="white" if dark else "black")  # fmt: skip
+    fig.colorbar(im, ax=ax, label="points", shrink=0.8)
+    ax.set_title("final accuracy, SAERL - vanilla", fontsize=9)
     return save(fig, out, name)
