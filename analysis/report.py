@@ -133,7 +133,7 @@ def ablations(rs: RunSet) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def cost(store_dir: Path | None, rs: RunSet) -> pd.DataFrame:
     """Wall and accelerator hours per stage, from the artifact manifests under ``store_dir``, plus
-    the RL runs' wall time from the logs."""
+    the wall time every RL run logged (failed ones included: their compute was spent)."""
     groups = {
         "sft": "warm-start SFT",
         "activations": "SAE training (activations)",
@@ -155,15 +155,16 @@ def cost(store_dir: Path | None, rs: RunSet) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["stage", "wall_s", "accel_s"])
     if df.empty:
         return pd.DataFrame(columns=["stage", "artifacts/runs", "wall hours", "accelerator hours"])
-    out = df.groupby("stage", sort=False).agg(
-        n=("wall_s", "size"), wall=("wall_s", "sum"), accel=("accel_s", "sum")
-    )
+    order = [*dict.fromkeys(groups.values()), "RL (all runs)"]
+    out = df.groupby("stage").agg(n=("wall_s", "size"), wall=("wall_s", "sum"))
+    out["accel"] = df.groupby("stage")["accel_s"].sum(min_count=1)  # NaN: not logged (RL runs)
+    out = out.reindex([name for name in order if name in out.index])
     return pd.DataFrame(
         {
             "stage": out.index,
             "artifacts/runs": out["n"].to_numpy(),
             "wall hours": [f"{w / 3600:.3f}" for w in out["wall"]],
-            "accelerator hours": [f"{a / 3600:.3f}" for a in out["accel"]],
+            "accelerator hours": ["-" if math.isnan(a) else f"{a / 3600:.3f}" for a in out["accel"]],
         }
     )
 
@@ -256,6 +257,8 @@ def write_report(
         if len(conv)
         else "No vanilla/method pairs."
     ]
+    if (conv["ratio"] == "undefined").any():
+        md += ["", "undefined: vanilla's mean curve is at its best at step 0 (RL did not improve on it)."]
     table, matrix = transfer(ok, ratios)
     md += ["", "## Transfer (source model x target model)", ""]
     if len(table):
@@ -289,7 +292,7 @@ def write_report(
     ]
     if len(extra) == 0 and by_rho["rho"].nunique() <= 1:
         md += ["", "(No ablation modes or rho values beyond the main comparison in these runs.)"]
-    md += ["", "## Cost", "", tables.write(cost(store_dir, ok), out, "cost", "Compute per stage")]
+    md += ["", "## Cost", "", tables.write(cost(store_dir, rs), out, "cost", "Compute per stage")]
     if store_dir is not None:
         md += ["", f"Stages: every artifact manifest under `{store_dir}`; RL: the runs' logged wall time."]
     prelim, prelim_figs = preliminary(signals_dir, out)

@@ -58,3 +58,34 @@ def tiny(tmp_path_factory):
     """(overrides, store) of a tiny miniature whose stages tests build once and share."""
     store = ArtifactStore(tmp_path_factory.mktemp("tiny-store"))
     return list(TINY_OVERRIDES), store
+
+
+# A tiny GRPO run: 4 steps of 8 prompts x 2 completions, evals at 0/2/4, checkpoints at 2/4.
+RL_OVERRIDES = (
+    "rl.target_model=qwen2-xs",
+    "rl.num_generations=2",
+    "rl.max_completion_length=8",
+    "rl.eval_items=4",
+    "rl.eval_max_new_tokens=8",
+    "rl.steps=4",
+    "rl.eval_every=2",
+    "rl.save_every=2",
+)
+
+
+def killed_at_step(make_reward, step):
+    """A make_reward whose reward function raises KeyboardInterrupt (a kill) once TRL's
+    global_step reaches ``step``, i.e. while scoring the completions of step ``step + 1``."""
+
+    def make(kind):
+        reward = make_reward(kind)
+
+        def r(prompts, completions, trainer_state=None, **kw):
+            if trainer_state.global_step == step:
+                raise KeyboardInterrupt(f"killed at step {step}")
+            return reward(prompts, completions, **kw)
+
+        r.__name__ = reward.__name__
+        return r
+
+    return make

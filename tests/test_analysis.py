@@ -12,21 +12,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import RL_OVERRIDES, killed_at_step
 
 from analysis.convergence import steps_ratio
 from analysis.sources import rundirs, wandb_api, wandb_offline
 from analysis.tidy import CONDITION, RunLog, build
-
-RL = [
-    "rl.target_model=qwen2-xs",
-    "rl.num_generations=2",
-    "rl.max_completion_length=8",
-    "rl.eval_items=4",
-    "rl.eval_max_new_tokens=8",
-    "rl.steps=4",
-    "rl.eval_every=2",
-    "rl.save_every=2",
-]
 
 
 @pytest.fixture(scope="module")
@@ -40,25 +30,12 @@ def runs_root(tiny, tmp_path_factory):
     root = tmp_path_factory.mktemp("analysis") / "runs"
 
     def cfg(*extra):
-        return load_config(overrides=[*overrides, *RL, f"runs_dir={root}", "name=an", *extra])
+        return load_config(overrides=[*overrides, *RL_OVERRIDES, f"runs_dir={root}", "name=an", *extra])
 
     train_run(cfg("curriculum.mode=vanilla"), store)
     train_run(cfg("curriculum.mode=saerl"), store)
-    real = trl_backend.make_reward
-
-    def crashing(kind):
-        reward = real(kind)
-
-        def r(prompts, completions, trainer_state=None, **kw):
-            if trainer_state.global_step == 3:
-                raise KeyboardInterrupt("killed at step 3")
-            return reward(prompts, completions, **kw)
-
-        r.__name__ = reward.__name__
-        return r
-
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(trl_backend, "make_reward", crashing)
+        mp.setattr(trl_backend, "make_reward", killed_at_step(trl_backend.make_reward, 3))
         with pytest.raises(KeyboardInterrupt):
             train_run(cfg("curriculum.mode=saerl", "rl.seed=1"), store)
     return root
@@ -273,3 +250,18 @@ def test_api_errors_name_the_path_and_the_way_out(tmp_path):
         wandb_api.load("team/saerl", None, tmp_path, api=Broken())
     with pytest.raises(LookupError, match=r"no runs match \{'group': 'x'\}"):
         wandb_api.load("team/saerl", {"group": "x"}, tmp_path, api=FakeApi([]))
+
+
+def test_cost_table_comes_from_the_manifests_of_the_store(runs_root, tiny):
+    from analysis.report import cost
+
+    _, store = tiny
+    table = cost(store.root, rundirs.load(runs_root)).set_index("stage")
+    stages = {"warm-start SFT", "SAE training", "scoring (features)", "rollout labelling", "RL (all runs)"}
+    assert stages <= set(table.index)
+    manifests = [json.loads(p.read_text()) for p in store.root.glob("sae/*/manifest.json")]
+    assert table.loc["SAE training", "artifacts/runs"] == len(manifests)
+    expected = sum(m["wall_seconds"] for m in manifests) / 3600
+    assert float(table.loc["SAE training", "wall hours"]) == pytest.approx(expected, abs=5e-4)
+    assert table.loc["RL (all runs)", "artifacts/runs"] == 3  # the crashed run's time counts too
+    assert table.loc["RL (all runs)", "accelerator hours"] == "-"  # not logged by the runs

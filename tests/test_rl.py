@@ -3,27 +3,18 @@
 import json
 
 import pytest
-from conftest import TINY_OVERRIDES
+from conftest import RL_OVERRIDES, TINY_OVERRIDES, killed_at_step
 
 from analysis.sources.rundirs import read_metrics as read_jsonl
 from saerl.config import load_config
 from saerl.data.grading import grade_int
 from saerl.rl.reward import make_reward, score
 
-RL = [
-    "rl.target_model=qwen2-xs",
-    "rl.num_generations=2",
-    "rl.max_completion_length=8",
-    "rl.eval_items=4",
-    "rl.eval_max_new_tokens=8",
-    "rl.steps=4",
-    "rl.eval_every=2",
-    "rl.save_every=2",
-]
-
 
 def rl_config(tmp_path, *extra):
-    return load_config(overrides=[*TINY_OVERRIDES, *RL, f"runs_dir={tmp_path / 'runs'}", "name=t", *extra])
+    return load_config(
+        overrides=[*TINY_OVERRIDES, *RL_OVERRIDES, f"runs_dir={tmp_path / 'runs'}", "name=t", *extra]
+    )
 
 
 def read_metrics(run):
@@ -95,19 +86,7 @@ def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished)
     _, store = tiny
     cfg = rl_config(tmp_path)
     real = trl_backend.make_reward
-
-    def crashing(kind):
-        reward = real(kind)
-
-        def r(prompts, completions, trainer_state=None, **kw):
-            if trainer_state.global_step == 3:
-                raise KeyboardInterrupt("killed at step 3")
-            return reward(prompts, completions, **kw)
-
-        r.__name__ = reward.__name__
-        return r
-
-    monkeypatch.setattr(trl_backend, "make_reward", crashing)
+    monkeypatch.setattr(trl_backend, "make_reward", killed_at_step(real, 3))
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, store)
     run = tmp_path / "runs" / "t" / "qwen2-xs-saerl-s0"
