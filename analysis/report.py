@@ -224,9 +224,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     figs = out / "figures"
     skipped = incomplete(rs)
-    ok = RunSet(
-        rs.table[~rs.table["run"].isin(skipped["run"])], rs.runs[~rs.runs["run"].isin(skipped["run"])]
-    )
+    ok = rs.only(set(rs.runs["run"]) - set(skipped["run"]))
     md = [f"# {title}", ""]
     md += [f"Runs: {len(rs.runs)} ({len(ok.runs)} complete). Accuracy: `{ACCURACY}` (greedy, %), "
            "final = the last evaluation."]  # fmt: skip

@@ -78,10 +78,14 @@ class RunSet:
     def metric(self, name: str) -> pd.DataFrame:
         return self.table[self.table["metric"] == name]
 
+    def only(self, runs: Iterable[str]) -> RunSet:
+        """The same tables restricted to ``runs``."""
+        keep = set(runs)
+        return RunSet(self.table[self.table["run"].isin(keep)], self.runs[self.runs["run"].isin(keep)])
+
     def done(self) -> RunSet:
         """Only the runs that finished (the rest belong in a report's list of incomplete runs)."""
-        keep = set(self.runs.loc[self.runs["state"] == "done", "run"])
-        return RunSet(self.table[self.table["run"].isin(keep)], self.runs[self.runs["run"].isin(keep)])
+        return self.only(self.runs.loc[self.runs["state"] == "done", "run"])
 
 
 def _number(value: Any) -> float | None:
@@ -134,7 +138,7 @@ def build(logs: Iterable[RunLog]) -> RunSet:
 def _with_average(table: pd.DataFrame) -> pd.DataFrame:
     """Add eval/average where a source logged per-set accuracies but no average (OpenRLHF)."""
     per_set = table[
-        table["metric"].str.fullmatch(r"eval/[^/]+/accuracy") & ~table["metric"].eq("eval/pooled/accuracy")
+        table["metric"].isin([f"eval/{name}/accuracy" for name in eval_sets(table["metric"].unique())])
     ]
     have = set(zip(*[table.loc[table["metric"] == ACCURACY, c] for c in ("run", "step")], strict=True))
     extra = []
