@@ -273,13 +273,18 @@ def split_config_args(args: list[str]) -> tuple[Path | None, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ns = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:  # its own parser (options such as --help go to it, not to saerl's)
+        try:
+            cmd_report(argv[1:])
+        except (ValueError, FileNotFoundError, LookupError) as exc:
+            print(f"saerl report: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    ns = parse_args(argv)
     try:
         if ns.command == "study":
             cmd_study(Path(ns.args[0]), ns.args[1:])
-            return 0
-        if ns.command == "report":
-            cmd_report(ns.args)
             return 0
         path, overrides = split_config_args(ns.args)
         cfg: SaerlConfig = load_config(path, overrides)

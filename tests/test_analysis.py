@@ -239,6 +239,9 @@ def test_saerl_report_command(runs_root, tmp_path, capsys):
     assert main(["report", str(runs_root), "--source", "wandb-offline", "--out", str(tmp_path / "r2")]) == 0
     assert main(["report", str(tmp_path / "missing"), "--source", "rundirs"]) == 2
     assert "no run folders" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # the report's own options, --help included
+        main(["report", "--help"])
+    assert exit_info.value.code == 0 and "--target-acc" in capsys.readouterr().out
 
 
 def test_api_errors_name_the_path_and_the_way_out(tmp_path):
