@@ -29,9 +29,12 @@ check: install  ## format check, lint, type check
 	$(BIN)/ruff check saerl analysis tests
 	$(BIN)/mypy
 
-demo: install  ## the miniature study, as far as the stages exist
+# The demo's models: the source (qwen2-xs) and its one target (sweeps/demo.yaml); the full family
+# (`saerl models`) adds llama-xs and qwen2-s for the miniature and ablation sweeps.
+DEMO_MODELS := models.build=["qwen2-xs","llama-s"]
+demo: install  ## the miniature study reduced to ~15 minutes: every stage, then sweeps/demo.yaml and its report
 	$(BIN)/saerl data
-	$(BIN)/saerl models
+	$(BIN)/saerl models '$(DEMO_MODELS)'
 	$(BIN)/saerl sae
 	$(BIN)/saerl features
 	$(BIN)/saerl study-signals

@@ -14,8 +14,10 @@ class RLConfig:
     """A name from models.family, a local HF folder, or a hub id."""
     backend: Literal["trl"] = "trl"
     """'trl' (local: CPU or one GPU). The OpenRLHF backend renders a Slurm job instead."""
-    algorithm: Literal["grpo", "dapo"] = "grpo"
-    """TRL loss type; 'dapo' also sets the clip-higher epsilon (DAPO paper: 0.28)."""
+    algorithm: Literal["grpo", "dapo"] = "dapo"
+    """TRL loss type; 'dapo' also sets the clip-higher epsilon (DAPO paper: 0.28). OUR CHOICE: DAPO's
+    token-level loss is the first setting that gained on the miniature (analysis/LOG.md); GRPO's
+    sequence-level loss lengthened completions and lost accuracy at every lr tried."""
     num_generations: int = 8
     """Group size G: completions per prompt."""
     completions_per_device: int = 0
@@ -23,11 +25,11 @@ class RLConfig:
     Any other value must make one optimizer step consume exactly one curriculum batch."""
     gradient_accumulation_steps: int = 1
     """Micro-batches per optimizer step (for memory; does not change the prompts per step)."""
-    lr: float = 3e-5
-    """Learning rate. OUR CHOICE from probes on qwen2-s (58% greedy after SFT), 30 steps: 1e-4 fell to
-    37-45% under every variant tried (GRPO, DAPO, T=0.7, KL 0.04, SAERL order), 5e-5 to 41-55%,
-    3e-5 stayed flat at 56%. No setting improved on the warm-start yet; the diagnostics (a hand-written
-    GRPO loop degrades the same way; smaller effective steps stay flat) are in analysis/LOG.md."""
+    lr: float = 2e-5
+    """Learning rate. OUR CHOICE from probes on qwen2-s (58% greedy after SFT): at 8 prompts per
+    step, 1e-4 fell to 37-45% under every variant tried and 3e-5 stayed flat; with DAPO and 32
+    prompts per step, 1e-5 stayed flat and 2e-5 gained +2.6 points over 3 seeds at step 40
+    (analysis/LOG.md, "GRPO degradation: diagnostics")."""
     optim: str = "adamw_torch"
     """The optimizer, by transformers' name (adamw_torch, sgd, adafactor, ...)."""
     adam_epsilon: float = 1e-8
