@@ -271,25 +271,26 @@ def write_report(
     by_method, by_rho = ablations(ok)
     extra = by_method[~by_method["method"].isin([BASELINE, FULL])]
     md += ["", "## Ablations and rho", ""]
-    if len(extra):
-        ablation_fig.bars(by_method, figs)
-        md += ["![ablations](figures/ablations.png)", ""]
-    if by_rho["rho"].nunique() > 1:
-        ablation_fig.rho(by_rho, figs)
-        md += ["![rho](figures/rho.png)", ""]
-    shown = by_method.assign(
-        final=[pct(m, s) for m, s in zip(by_method["mean"], by_method["sd"], strict=True)]
-    )
-    md += [
-        tables.write(
-            shown[["target_model", "method", "count", "final"]],
-            out,
-            "ablations",
-            "Final accuracy per method (%)",
-        )
-    ]
     if len(extra) == 0 and by_rho["rho"].nunique() <= 1:
-        md += ["", "(No ablation modes or rho values beyond the main comparison in these runs.)"]
+        md += ["No ablation modes or rho values beyond the main comparison in these runs."]
+    else:
+        if len(extra):
+            ablation_fig.bars(by_method, figs)
+            md += ["![ablations](figures/ablations.png)", ""]
+        if by_rho["rho"].nunique() > 1:
+            ablation_fig.rho(by_rho, figs)
+            md += ["![rho](figures/rho.png)", ""]
+        shown = by_method.assign(
+            final=[pct(m, s) for m, s in zip(by_method["mean"], by_method["sd"], strict=True)]
+        )
+        md += [
+            tables.write(
+                shown[["target_model", "method", "count", "final"]],
+                out,
+                "ablations",
+                "Final accuracy per method (%)",
+            )
+        ]
     md += ["", "## Cost", "", tables.write(cost(store_dir, rs), out, "cost", "Compute per stage")]
     if store_dir is not None:
         md += ["", f"Stages: every artifact manifest under `{store_dir}`; RL: the runs' logged wall time."]
