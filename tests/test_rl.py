@@ -43,8 +43,8 @@ def curriculum_batches(run):
 def finished(tiny, tmp_path_factory):
     from saerl.rl.run import train_run
 
-    _, store = tiny
-    return train_run(rl_config(tmp_path_factory.mktemp("rl")), store)
+    _, store = tiny  # GRPO's loss here; the resume test below runs the default, DAPO
+    return train_run(rl_config(tmp_path_factory.mktemp("rl"), "rl.algorithm=grpo"), store)
 
 
 def test_reward_sees_the_curriculum_batches_in_order(finished):
@@ -77,6 +77,7 @@ def test_offline_wandb_run_holds_the_same_keys_and_condition(finished):
         "seed": 0,
     }
     assert run.config["curriculum.rho"] == 0.25
+    assert run.config["rl.algorithm"] == "grpo"
 
 
 def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished):
@@ -85,6 +86,7 @@ def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished)
 
     _, store = tiny
     cfg = rl_config(tmp_path)
+    assert cfg.rl.algorithm == "dapo"
     real = trl_backend.make_reward
     monkeypatch.setattr(trl_backend, "make_reward", killed_at_step(real, 3))
     with pytest.raises(KeyboardInterrupt):
