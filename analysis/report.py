@@ -6,9 +6,11 @@ finished runs with the needed metric are averaged; the others are listed at the 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +209,135 @@ def preliminary(signals_dir: Path | None, out: Path) -> tuple[pd.DataFrame, list
     return pd.DataFrame(rows, columns=["measure", "value"]), figures
 
 
+@dataclass
+class ReportContext:
+    """What every section reads: the complete runs, where to write, and the report's options."""
+
+    ok: RunSet
+    """Complete runs only (finished, with the accuracy metric)."""
+    all_runs: RunSet
+    out: Path
+    store_dir: Path | None
+    signals_dir: Path | None
+    target_acc: float | None
+    n_boot: int
+
+    @property
+    def figs(self) -> Path:
+        return self.out / "figures"
+
+    @functools.cached_property
+    def convergence(self) -> tuple[pd.DataFrame, dict[tuple[str, str], Any]]:
+        return convergence_table(self.ok, self.target_acc, self.n_boot)
+
+
+def section_main(ctx: ReportContext) -> list[str]:
+    table = main_table(ctx.ok)
+    return [
+        "## Main table",
+        "",
+        tables.write(table, ctx.out, "main", "Final accuracy (%), mean ± sd over seeds"),
+    ]
+
+
+def section_convergence(ctx: ReportContext) -> list[str]:
+    from analysis.figures import convergence as convergence_fig
+
+    conv, _ = ctx.convergence
+    convergence_fig.plot(ctx.ok, ctx.figs)
+    how = f"{pct(ctx.target_acc)}%" if ctx.target_acc is not None else "vanilla's best mean accuracy"
+    md = ["## Convergence", "", "![convergence](figures/convergence.png)", ""]
+    md += [
+        f"Steps-to-target: first eval step where the mean curve over seeds reaches {how}; ratio = "
+        f"method / vanilla (<1: faster); 95% CI from {ctx.n_boot} bootstrap resamples of seeds.",
+        "",
+    ]
+    md += [
+        tables.write(conv, ctx.out, "convergence", "Steps-to-target relative to vanilla")
+        if len(conv)
+        else "No vanilla/method pairs."
+    ]
+    if (conv["ratio"] == "undefined").any():
+        md += ["", "undefined: vanilla's mean curve is at its best at step 0 (RL did not improve on it)."]
+    return md
+
+
+def section_transfer(ctx: ReportContext) -> list[str]:
+    from analysis.figures import transfer as transfer_fig
+
+    table, matrix = transfer(ctx.ok, ctx.convergence[1])
+    md = ["## Transfer (source model x target model)", ""]
+    if not len(table):
+        return [*md, "No SAERL runs."]
+    transfer_fig.plot(matrix, ctx.figs)
+    return [
+        *md,
+        "![transfer](figures/transfer.png)",
+        "",
+        tables.write(table, ctx.out, "transfer", "SAERL over vanilla"),
+    ]
+
+
+def section_ablations(ctx: ReportContext) -> list[str]:
+    from analysis.figures import ablations as ablation_fig
+
+    by_method, by_rho = ablations(ctx.ok)
+    extra = by_method[~by_method["method"].isin([BASELINE, FULL])]
+    md = ["## Ablations and rho", ""]
+    if len(extra) == 0 and by_rho["rho"].nunique() <= 1:
+        return [*md, "No ablation modes or rho values beyond the main comparison in these runs."]
+    if len(extra):
+        ablation_fig.bars(by_method, ctx.figs)
+        md += ["![ablations](figures/ablations.png)", ""]
+    if by_rho["rho"].nunique() > 1:
+        ablation_fig.rho(by_rho, ctx.figs)
+        md += ["![rho](figures/rho.png)", ""]
+    shown = by_method.assign(
+        final=[pct(m, s) for m, s in zip(by_method["mean"], by_method["sd"], strict=True)]
+    )
+    cols = ["target_model", "method", "count", "final"]
+    return [*md, tables.write(shown[cols], ctx.out, "ablations", "Final accuracy per method (%)")]
+
+
+def section_cost(ctx: ReportContext) -> list[str]:
+    md = [
+        "## Cost",
+        "",
+        tables.write(cost(ctx.store_dir, ctx.all_runs), ctx.out, "cost", "Compute per stage"),
+    ]
+    if ctx.store_dir is not None:
+        md += [
+            "",
+            f"Stages: every artifact manifest under `{ctx.store_dir}`; RL: the runs' logged wall time.",
+        ]
+    return md
+
+
+def section_preliminary(ctx: ReportContext) -> list[str]:
+    prelim, prelim_figs = preliminary(ctx.signals_dir, ctx.out)
+    if not len(prelim):
+        return []
+    md = [
+        "## Preliminary study (SAE signals)",
+        "",
+        tables.write(prelim, ctx.out, "preliminary", "Preliminary study"),
+    ]
+    return (
+        md + [""] + [f"![{f.stem}](figures/preliminary/{f.name})" for f in prelim_figs if f.suffix == ".png"]
+    )
+
+
+SECTIONS = (
+    section_main,
+    section_convergence,
+    section_transfer,
+    section_ablations,
+    section_cost,
+    section_preliminary,
+)
+"""The report's sections, in order; each returns its markdown lines (empty: section left out)."""
+
+
 def write_report(
     rs: RunSet,
     out: Path,
@@ -217,12 +348,7 @@ def write_report(
     n_boot: int = 2000,
 ) -> Path:
     """Write ``out``/report.md with tables/ and figures/; returns the report's path."""
-    from analysis.figures import ablations as ablation_fig
-    from analysis.figures import convergence as convergence_fig
-    from analysis.figures import transfer as transfer_fig
-
     out.mkdir(parents=True, exist_ok=True)
-    figs = out / "figures"
     skipped = incomplete(rs)
     ok = rs.only(set(rs.runs["run"]) - set(skipped["run"]))
     md = [f"# {title}", ""]
@@ -232,76 +358,11 @@ def write_report(
     md += [tables.write(skipped, out, "incomplete", "Runs left out") if len(skipped) else "None."]
     if ok.runs.empty:
         md += ["", "No complete runs: nothing to report."]
-        (out / "report.md").write_text("\n".join(md) + "\n")
-        return out / "report.md"
-
-    md += [
-        "",
-        "## Main table",
-        "",
-        tables.write(main_table(ok), out, "main", "Final accuracy (%), mean ± sd over seeds"),
-    ]
-    conv, ratios = convergence_table(ok, target_acc, n_boot)
-    convergence_fig.plot(ok, figs)
-    md += ["", "## Convergence", "", "![convergence](figures/convergence.png)", ""]
-    how = f"{pct(target_acc)}%" if target_acc is not None else "vanilla's best mean accuracy"
-    md += [
-        f"Steps-to-target: first eval step where the mean curve over seeds reaches {how}; ratio = "
-        f"method / vanilla (<1: faster); 95% CI from {n_boot} bootstrap resamples of seeds.",
-        "",
-    ]
-    md += [
-        tables.write(conv, out, "convergence", "Steps-to-target relative to vanilla")
-        if len(conv)
-        else "No vanilla/method pairs."
-    ]
-    if (conv["ratio"] == "undefined").any():
-        md += ["", "undefined: vanilla's mean curve is at its best at step 0 (RL did not improve on it)."]
-    table, matrix = transfer(ok, ratios)
-    md += ["", "## Transfer (source model x target model)", ""]
-    if len(table):
-        transfer_fig.plot(matrix, figs)
-        md += [
-            "![transfer](figures/transfer.png)",
-            "",
-            tables.write(table, out, "transfer", "SAERL over vanilla"),
-        ]
     else:
-        md += ["No SAERL runs."]
-    by_method, by_rho = ablations(ok)
-    extra = by_method[~by_method["method"].isin([BASELINE, FULL])]
-    md += ["", "## Ablations and rho", ""]
-    if len(extra) == 0 and by_rho["rho"].nunique() <= 1:
-        md += ["No ablation modes or rho values beyond the main comparison in these runs."]
-    else:
-        if len(extra):
-            ablation_fig.bars(by_method, figs)
-            md += ["![ablations](figures/ablations.png)", ""]
-        if by_rho["rho"].nunique() > 1:
-            ablation_fig.rho(by_rho, figs)
-            md += ["![rho](figures/rho.png)", ""]
-        shown = by_method.assign(
-            final=[pct(m, s) for m, s in zip(by_method["mean"], by_method["sd"], strict=True)]
-        )
-        md += [
-            tables.write(
-                shown[["target_model", "method", "count", "final"]],
-                out,
-                "ablations",
-                "Final accuracy per method (%)",
-            )
-        ]
-    md += ["", "## Cost", "", tables.write(cost(store_dir, rs), out, "cost", "Compute per stage")]
-    if store_dir is not None:
-        md += ["", f"Stages: every artifact manifest under `{store_dir}`; RL: the runs' logged wall time."]
-    prelim, prelim_figs = preliminary(signals_dir, out)
-    if len(prelim):
-        md += [
-            "",
-            "## Preliminary study (SAE signals)",
-            "",
-            tables.write(prelim, out, "preliminary", "Preliminary study"),
-        ]
-        md += [""] + [f"![{f.stem}](figures/preliminary/{f.name})" for f in prelim_figs if f.suffix == ".png"]
+        ctx = ReportContext(ok, rs, out, store_dir, signals_dir, target_acc, n_boot)
+        for section in SECTIONS:
+            lines = section(ctx)
+            if lines:
+                md += ["", *lines]
     (out / "report.md").write_text("\n".join(md) + "\n")
     return out / "report.md"

@@ -1,13 +1,14 @@
 """`saerl <command> [config.yaml] [key=value ...]`: one subcommand per stage.
 
-Every command loads the same config (defaults <- YAML <- overrides), runs its stage and the stages it
-needs through the artifact store (so finished work is reused), and prints what it produced.
+Every command loads the same config (defaults <- YAML <- overrides), plans the stage graph for it
+(``saerl.launch.graph``), builds the missing nodes its stage needs, each once, through the artifact
+store (finished work is reused), and prints what it produced. `saerl plan` shows the graph without
+building anything.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable
@@ -15,23 +16,25 @@ from pathlib import Path
 
 import yaml
 
-from saerl.config import ConfigError, SaerlConfig, load_config, to_dict
+from saerl.config import ConfigError, SaerlConfig, load_experiment, to_dict
 from saerl.data.records import DataError
+from saerl.launch.graph import StageGraph
+from saerl.launch.local import LocalExecutor
+from saerl.models.loading import ModelError
+from saerl.rl.run import RunConflict
 from saerl.store import ArtifactStore
 
-Command = Callable[[SaerlConfig, ArtifactStore], None]
+Command = Callable[[SaerlConfig, StageGraph, LocalExecutor], None]
 
 
-def cmd_config(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_config(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """Print the resolved config as YAML."""
     print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
 
 
-def cmd_data(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_data(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """Write the dataset (the miniature's splits, or a loaded source) and print counts."""
-    from saerl.data.stage import data_stage
-
-    art = data_stage(cfg, store)
+    art = ex.materialize(graph.data)
     info = art.manifest["info"]
     print(f"data artifact: {art.path}")
     for split, n in info["sizes"].items():
@@ -43,24 +46,19 @@ def cmd_data(cfg: SaerlConfig, store: ArtifactStore) -> None:
         print(f"  {split:<9} noise:  {noise}")
 
 
-def cmd_models(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_models(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """Build (or reuse) the tiny model family and print size, SFT time and greedy accuracy."""
-    from saerl.data.stage import data_stage
-    from saerl.models.stage import models_stage, summarize
+    from saerl.models.stage import summarize
 
-    data = data_stage(cfg, store)
-    arts = models_stage(cfg, store, data)
     print(f"{'model':<10} {'arch':<6} {'params':>9} {'sft_s':>7} {'acc_id':>7}  path")
-    for name, art in arts.items():
-        s = summarize(cfg.models.spec(name), art)
+    for spec, node in zip(cfg.models.selected(), graph.models(), strict=True):
+        s = summarize(spec, ex.materialize(node))
         print(f"{s.name:<10} {s.arch:<6} {s.params:>9,} {s.sft_seconds:>7.1f} {s.accuracy:>7.1%}  {s.path}")
 
 
-def cmd_activations(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_activations(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """Check the source model and layer, count prompt tokens, keep held-out activations."""
-    from saerl.sae.stage import activations_stage
-
-    art = activations_stage(cfg, store)
+    art = ex.materialize(graph.activations)
     info = art.manifest["info"]
     print(f"activations artifact: {art.path}")
     print(
@@ -73,11 +71,9 @@ def cmd_activations(cfg: SaerlConfig, store: ArtifactStore) -> None:
     )
 
 
-def cmd_sae(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_sae(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """Train (or load) the SAE and print explained variance, L0 and dead fraction."""
-    from saerl.sae.stage import sae_stage
-
-    art = sae_stage(cfg, store)
+    art = ex.materialize(graph.sae)
     i = art.manifest["info"]
     print(f"sae artifact: {art.path / 'sae'}")
     print(f"  {cfg.sae.architecture} d_in={i['d_in']} d_sae={i['d_sae']} on {i['source_model']}")
@@ -88,11 +84,9 @@ def cmd_sae(cfg: SaerlConfig, store: ArtifactStore) -> None:
     )
 
 
-def cmd_features(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_features(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """Pooled SAE features z for every configured split; print rows, nnz per row and prompts/s."""
-    from saerl.sae.stage import features_stage
-
-    art = features_stage(cfg, store)
+    art = ex.materialize(graph.features)
     print(f"features artifact: {art.path}")
     for split, s in art.manifest["info"]["splits"].items():
         print(
@@ -101,11 +95,9 @@ def cmd_features(cfg: SaerlConfig, store: ArtifactStore) -> None:
         )
 
 
-def cmd_signals(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_signals(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """Clusters, predicted difficulty and quality for every train prompt (rollout labels as needed)."""
-    from saerl.signals.stage import signals_stage
-
-    art = signals_stage(cfg, store)
+    art = ex.materialize(graph.signals)
     print(f"signals artifact: {art.path / 'signals.jsonl'}")
     print(summarize_signals(art.manifest["info"]["metrics"]))
 
@@ -132,11 +124,11 @@ def summarize_signals(m: dict) -> str:
     return "\n".join(lines)
 
 
-def cmd_curriculum(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_curriculum(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """The ordered batch stream (curriculum.mode: saerl or an ablation) as one parquet file."""
-    from saerl.curriculum.stage import FILE, curriculum_stage
+    from saerl.curriculum.stage import FILE
 
-    art = curriculum_stage(cfg, store)
+    art = ex.materialize(graph.curriculum)
     i = art.manifest["info"]
     print(f"curriculum: {art.path / FILE}")
     print(
@@ -145,12 +137,14 @@ def cmd_curriculum(cfg: SaerlConfig, store: ArtifactStore) -> None:
     )
 
 
-def cmd_study_signals(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_study_signals(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """The preliminary study: metrics JSON, cost table and figures under <reports_dir>/signals."""
     from saerl.signals.study import study_signals
 
     out = Path(cfg.reports_dir) / "signals"
-    study = study_signals(cfg, store, out)
+    roles = {"data": graph.data, "activations": graph.activations, "sae": graph.sae}
+    roles |= {"features": graph.features, "signals": graph.signals, **graph.label_nodes()}
+    study = study_signals({role: ex.materialize(node) for role, node in roles.items()}, out)
     print(summarize_signals(study))
     c = study["cost"]
     print(f"  cost: SAE route {c['sae_route_total_wall_s']:.1f} s wall", end="")
@@ -163,11 +157,11 @@ def cmd_study_signals(cfg: SaerlConfig, store: ArtifactStore) -> None:
     print(f"\n  written: {out / 'study.json'} and {len(study['figures'])} figure files")
 
 
-def cmd_train(cfg: SaerlConfig, store: ArtifactStore) -> None:
+def cmd_train(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """One RL run (GRPO/DAPO on rl.target_model over the curriculum); resumes if interrupted."""
-    from saerl.rl.run import status, train_run
+    from saerl.rl.run import status
 
-    path = train_run(cfg, store)
+    path = ex.materialize(graph.run)
     final = status(path).get("final", {})
     print(f"run: {path}")
     for key, value in sorted(final.items()):
@@ -193,12 +187,40 @@ def cmd_study(sweep_file: Path, overrides: list[str]) -> None:
     from analysis.sources.rundirs import read_run
     from analysis.summary import format_table, summary_rows
     from analysis.tidy import build
-    from saerl.study import read_sweep, run_sweep
+    from saerl.launch.sweep import read_sweep, run_sweep
 
     sweep = read_sweep(sweep_file, overrides)
     print(f"sweep {sweep.name}: {len(sweep.points)} runs")
     paths = run_sweep(sweep)
     print(format_table(summary_rows(build(read_run(p) for p in paths))))
+
+
+def cmd_plan(target: Path | None, overrides: list[str]) -> None:
+    """Print the stage graph of a config or sweep file: nodes in build order, keys, what is built."""
+    import yaml as _yaml
+
+    from saerl.launch.graph import Plan
+    from saerl.launch.plan import describe
+    from saerl.launch.sweep import check_distinct, read_sweep, sweep_graphs
+
+    is_sweep = False
+    if target is not None and target.is_file():
+        try:
+            spec = _yaml.safe_load(target.read_text())
+        except _yaml.YAMLError:
+            spec = None  # load_experiment below names the file and the YAML error
+        is_sweep = isinstance(spec, dict) and "grid" in spec
+    if is_sweep:
+        assert target is not None
+        sweep = read_sweep(target, overrides)
+        graphs = sweep_graphs(sweep)
+        check_distinct(graphs)
+        title = f"sweep {sweep.name} ({target})"
+    else:
+        graphs = [StageGraph(load_experiment(target, overrides))]
+        title = f"config {target or '(defaults)'}"
+    plan = Plan.of([g.run for g in graphs])
+    print(describe(plan, Path(graphs[0].cfg.store_dir), title))
 
 
 def cmd_report(argv: list[str]) -> None:
@@ -219,27 +241,9 @@ def cmd_report(argv: list[str]) -> None:
     )
     p.add_argument("--title", default="", help="report title")
     ns = p.parse_args(argv)
-    source, runs = ns.source, ns.runs
-    if runs.startswith("wandb:"):
-        source, runs = "wandb-api", runs.removeprefix("wandb:")
-    elif source == "auto":
-        source = "rundirs"
-    if source == "rundirs":
-        from analysis.sources import rundirs
+    from analysis.sources import load_runs
 
-        rs = rundirs.load(runs)
-    elif source == "wandb-offline":
-        from analysis.sources import wandb_offline
-
-        rs = wandb_offline.load(runs)
-    else:
-        from analysis.sources import wandb_api
-
-        try:
-            filters = json.loads(ns.filter) if ns.filter else None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"--filter: not valid JSON ({exc})") from exc
-        rs = wandb_api.load(runs, filters, ns.cache)
+    rs = load_runs(ns.runs, ns.source, ns.filter, ns.cache)
     report = write_report(
         rs,
         Path(ns.out),
@@ -259,6 +263,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.add_argument("args", nargs="*", metavar="[config.yaml] [key=value ...]")
     p = sub.add_parser("study", help=(cmd_study.__doc__ or "").splitlines()[0])
     p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...]")
+    p = sub.add_parser("plan", help=(cmd_plan.__doc__ or "").splitlines()[0])
+    p.add_argument("args", nargs="*", metavar="[config.yaml | sweep.yaml] [key=value ...]")
     p = sub.add_parser("report", help=(cmd_report.__doc__ or "").splitlines()[0], add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="RUNS [--out DIR] ...")
     return parser.parse_args(argv)
@@ -287,10 +293,21 @@ def main(argv: list[str] | None = None) -> int:
             cmd_study(Path(ns.args[0]), ns.args[1:])
             return 0
         path, overrides = split_config_args(ns.args)
-        cfg: SaerlConfig = load_config(path, overrides)
-        store = ArtifactStore(cfg.store_dir)
-        COMMANDS[ns.command](cfg, store)
-    except (ConfigError, DataError, ValueError, FileNotFoundError, LookupError) as exc:
+        if ns.command == "plan":
+            cmd_plan(path, overrides)
+            return 0
+        cfg = load_experiment(path, overrides)
+        executor = LocalExecutor(ArtifactStore(cfg.store_dir), cfg.device)
+        COMMANDS[ns.command](cfg, StageGraph(cfg), executor)
+    except (
+        ConfigError,
+        DataError,
+        ModelError,
+        RunConflict,
+        ValueError,
+        FileNotFoundError,
+        LookupError,
+    ) as exc:
         print(f"saerl {ns.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

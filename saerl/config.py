@@ -1,36 +1,26 @@
-"""One config loader for every stage: defaults <- YAML file <- ``key=value`` overrides.
+"""The whole experiment's config: one section per stage, composed here at the top.
 
-Each component owns a small frozen dataclass (``DataConfig`` in ``saerl.data.config``,
-``ModelsConfig`` in ``saerl.models.config``, ...); ``SaerlConfig`` composes them. The loader checks
-every key and type against the dataclass annotations, so a typo or a wrong type fails with the
-dotted key that caused it, and configs are read-only once loaded.
+Stage code never imports this module: each stage receives only its own section (and the few named
+values it needs from others) through the stage graph (``saerl.launch.graph``). The loader itself is
+``saerl.configlib``; ``load_experiment`` is the one call that builds a ``SaerlConfig``.
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import difflib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any
 
-import yaml
-
-from saerl.curriculum import CurriculumConfig
+from saerl.configlib import ConfigError, flat_dict, load_config, to_dict
+from saerl.curriculum.config import CurriculumConfig
 from saerl.data.config import DataConfig
 from saerl.models.config import ModelsConfig
 from saerl.rl.config import RLConfig
 from saerl.sae.config import ActivationsConfig, FeaturesConfig, SaeConfig
 from saerl.signals.config import SignalsConfig
 
-T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A config problem, always naming the dotted key (and the file, when there is one)."""
+__all__ = ["ConfigError", "SaerlConfig", "flat_dict", "load_experiment", "to_dict"]
 
 
 @dataclass(frozen=True)
@@ -71,152 +61,10 @@ class SaerlConfig:
             raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
-# --------------------------------------------------------------------------- loading
-
-
-def load_config(
+def load_experiment(
     path: str | Path | None = None,
     overrides: typing.Sequence[str] = (),
-    cls: type[T] = SaerlConfig,  # type: ignore[assignment]
     base: dict[str, Any] | None = None,
-) -> T:
-    """Build ``cls`` from its defaults, then the YAML file at ``path`` (or the mapping ``base``),
-    then ``key=value`` overrides."""
-    tree: dict[str, Any] = copy.deepcopy(base) if base else {}
-    if path is not None:
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
-        try:
-            loaded = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: top level must be a mapping, got {type(loaded).__name__}")
-        tree = loaded
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected key=value")
-        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
-    try:
-        return _build(cls, tree, prefix="")
-    except ConfigError as exc:
-        if path is None:
-            raise
-        raise ConfigError(f"{path}: {exc}") from None
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain nested dict (tuples become lists) for YAML/JSON dumps and artifact keys."""
-
-    def plain(v: Any) -> Any:
-        if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
-        if isinstance(v, (list, tuple)):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {k: plain(x) for k, x in v.items()}
-        return v
-
-    return plain(cfg)
-
-
-def flat_dict(cfg: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"data.arith.n_train": 4000, ...}``: the flat keys shared by W&B, run dirs and analysis."""
-    out: dict[str, Any] = {}
-    for key, value in to_dict(cfg).items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flat_dict(value, prefix=f"{name}."))
-        else:
-            out[name] = value
-    return out
-
-
-def _set_dotted(tree: dict[str, Any], key: str, value: Any) -> None:
-    node = tree
-    parts = key.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"override {key!r}: {part!r} is not a section")
-        node = child
-    node[parts[-1]] = value
-
-
-def _build(cls: type[T], tree: Any, prefix: str) -> T:
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{prefix.rstrip('.') or '<root>'}: expected a mapping, got {tree!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    for key in tree:
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
-            raise ConfigError(f"unknown key {prefix}{key}{hint}")
-    kwargs = {key: _coerce(value, hints[key], f"{prefix}{key}") for key, value in tree.items()}
-    try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        if isinstance(exc, ConfigError):
-            raise
-        where = prefix.rstrip(".")
-        raise ConfigError(f"{where + ': ' if where else ''}{exc}") from None
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against annotation ``tp``; convert lists to tuples and dicts to dataclasses."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, prefix=f"{key}.")  # type: ignore[arg-type]
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arm in (a for a in args if a is not type(None)):
-            try:
-                return _coerce(value, arm, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} matches none of {tp}")
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{key}: expected one of {list(args)}, got {value!r}")
-        return value
-    if origin in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key}: expected a list, got {value!r}")
-        item_tp = args[0] if args else Any
-        return tuple(_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
-        val_tp = args[1] if args else Any
-        return {str(k): _coerce(v, val_tp, f"{key}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: expected true/false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # PyYAML (YAML 1.1) reads '3e-5' as a string
-            try:
-                value = float(value)
-            except ValueError:
-                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(f"{key}: expected a string, got {value!r}")
-        return str(value)
-    raise ConfigError(f"{key}: unsupported annotation {tp!r}")  # a schema bug, not a user error
+) -> SaerlConfig:
+    """``load_config(SaerlConfig, ...)``: defaults <- YAML (or ``base``) <- ``key=value`` overrides."""
+    return load_config(SaerlConfig, path, overrides, base)

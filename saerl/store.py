@@ -80,6 +80,9 @@ class ArtifactStore:
     def __init__(self, root: str | Path, verify_hashes: bool = True) -> None:
         self.root = Path(root)
         self.verify_hashes = verify_hashes
+        # Artifacts verified by this process, by folder, with a stat signature of their files: a
+        # folder is hashed once per process, and again only if a file's size or mtime changed.
+        self._verified: dict[Path, tuple[tuple[Any, ...], Artifact]] = {}
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
@@ -87,12 +90,17 @@ class ArtifactStore:
     def find(self, stage: str, key: str) -> Artifact | None:
         """The complete artifact, or None if absent; an incomplete or corrupt one is removed."""
         path = self.path(stage, key)
+        known = self._verified.get(path)
+        if known is not None and known[0] == _stat_signature(path, known[1].manifest):
+            return known[1]
         if not path.exists():
             return None
         problem = self._check(path)
         if problem is None:
             manifest = json.loads((path / MANIFEST).read_text())
-            return Artifact(stage, key, path, manifest)
+            art = Artifact(stage, key, path, manifest)
+            self._verified[path] = (_stat_signature(path, manifest), art)
+            return art
         log.warning("artifact %s is unusable (%s); it will be rebuilt", path, problem)
         shutil.rmtree(path, ignore_errors=True)
         return None
@@ -145,7 +153,7 @@ class ArtifactStore:
                 "info": ctx.info,
                 "files": _describe_files(tmp),
             }
-            _atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str))
+            atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str))
             _publish(tmp, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # only left behind when build() raised
@@ -182,6 +190,19 @@ class ArtifactStore:
         return n
 
 
+def _stat_signature(path: Path, manifest: Mapping[str, Any]) -> tuple[Any, ...]:
+    """(size, mtime) of the manifest and every file it lists; None for a missing file."""
+
+    def sig(f: Path) -> tuple[int, int] | None:
+        try:
+            st = f.stat()
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
+    return (sig(path / MANIFEST), *(sig(path / rel) for rel in sorted(manifest.get("files", {}))))
+
+
 def _publish(tmp: Path, final: Path) -> None:
     if final.exists():  # an unusable leftover (find() said so): replace it
         shutil.rmtree(final)
@@ -209,7 +230,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     tmp.write_text(text)
     os.replace(tmp, path)

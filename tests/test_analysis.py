@@ -8,6 +8,7 @@ a fake with the public API's shape, filled with what `wandb sync` would upload: 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -22,15 +23,15 @@ from analysis.tidy import CONDITION, RunLog, build
 @pytest.fixture(scope="module")
 def runs_root(tiny, tmp_path_factory):
     """runs/an/: vanilla (done), saerl (done), saerl seed 1 (killed at step 3: failed)."""
-    from saerl.config import load_config
+    from saerl.config import load_experiment
+    from saerl.launch.local import train_run
     from saerl.rl import trl_backend
-    from saerl.rl.run import train_run
 
     overrides, store = tiny
     root = tmp_path_factory.mktemp("analysis") / "runs"
 
     def cfg(*extra):
-        return load_config(overrides=[*overrides, *RL_OVERRIDES, f"runs_dir={root}", "name=an", *extra])
+        return load_experiment(overrides=[*overrides, *RL_OVERRIDES, f"runs_dir={root}", "name=an", *extra])
 
     train_run(cfg("curriculum.mode=vanilla"), store)
     train_run(cfg("curriculum.mode=saerl"), store)
@@ -90,17 +91,19 @@ def test_three_sources_give_identical_tidy_tables(runs_root, tmp_path):
     pd.testing.assert_frame_equal(from_dirs.runs[cols], from_api.runs[cols])
 
     runs = from_dirs.runs.set_index("run")
-    assert runs["state"].to_dict() == {
+    # run folders: target-mode-s<seed>-<identity hash>
+    name = {r.rsplit("-", 1)[0]: r for r in runs.index}
+    assert {r: runs["state"][name[r]] for r in name} == {
         "an/qwen2-xs-saerl-s0": "done",
         "an/qwen2-xs-saerl-s1": "failed",
         "an/qwen2-xs-vanilla-s0": "done",
     }
     assert set(runs["family"]) == {"qwen2"} and (runs["scale"] > 1000).all()
     t = from_dirs.table
-    evals = t[(t["run"] == "an/qwen2-xs-vanilla-s0") & (t["metric"] == "eval/average")]
+    evals = t[(t["run"] == name["an/qwen2-xs-vanilla-s0"]) & (t["metric"] == "eval/average")]
     assert evals["step"].tolist() == [0, 2, 4]
     assert {"train/reward", "train/loss", "eval/eval_id/accuracy", "wall_time"} <= set(t["metric"])
-    crashed = t[t["run"] == "an/qwen2-xs-saerl-s1"]
+    crashed = t[t["run"] == name["an/qwen2-xs-saerl-s1"]]
     assert crashed["step"].max() == 3  # killed while scoring step 4's completions
     assert crashed.loc[crashed["metric"] == "eval/average", "step"].tolist() == [0, 2]
 
@@ -175,7 +178,7 @@ def test_report_lists_the_crashed_run_and_writes_nonempty_figures(runs_root, tmp
     report = write_report(rundirs.load(runs_root), tmp_path / "rep", title="t", store_dir=None, n_boot=50)
     text = report.read_text()
     incomplete = text.split("## Incomplete runs")[1].split("##")[0]
-    assert "an/qwen2-xs-saerl-s1 | failed | 3 |" in incomplete
+    assert re.search(r"an/qwen2-xs-saerl-s1-[0-9a-f]{6} \| failed \| 3 \|", incomplete)
     main = (tmp_path / "rep" / "tables" / "main.md").read_text()
     assert "| qwen2-xs | saerl | 1 |" in main  # the crashed seed is not averaged in
     assert "before RL (step 0)" in main

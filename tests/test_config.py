@@ -2,11 +2,11 @@ import dataclasses
 
 import pytest
 
-from saerl.config import ConfigError, SaerlConfig, flat_dict, load_config, to_dict
+from saerl.config import ConfigError, SaerlConfig, flat_dict, load_experiment, to_dict
 
 
 def test_defaults_load_without_a_file():
-    cfg = load_config()
+    cfg = load_experiment()
     assert isinstance(cfg, SaerlConfig)
     assert cfg.data.source == "arith"
 
@@ -14,7 +14,7 @@ def test_defaults_load_without_a_file():
 def test_yaml_then_overrides_take_precedence(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("seed: 3\ndata:\n  arith:\n    n_train: 50\n    noise_rate: 0.2\n")
-    cfg = load_config(path, ["data.arith.n_train=70"])
+    cfg = load_experiment(path, ["data.arith.n_train=70"])
     assert cfg.seed == 3
     assert cfg.data.arith.n_train == 70
     assert cfg.data.arith.noise_rate == 0.2
@@ -24,14 +24,14 @@ def test_unknown_key_is_named_with_a_suggestion():
     with pytest.raises(
         ConfigError, match=r"unknown key data\.arith\.n_trian \(did you mean data\.arith\.n_train\?\)"
     ):
-        load_config(overrides=["data.arith.n_trian=5"])
+        load_experiment(overrides=["data.arith.n_trian=5"])
 
 
 def test_unknown_key_in_file_names_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("modles: {}\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: unknown key modles"):
-        load_config(path)
+        load_experiment(path)
 
 
 @pytest.mark.parametrize(
@@ -46,7 +46,7 @@ def test_unknown_key_in_file_names_the_file(tmp_path):
 )
 def test_wrong_type_names_the_key(override, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(overrides=[override])
+        load_experiment(overrides=[override])
 
 
 @pytest.mark.parametrize(
@@ -61,7 +61,7 @@ def test_wrong_type_names_the_key(override, message):
 )
 def test_inconsistent_combinations_fail_naming_the_section(overrides, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(overrides=overrides)
+        load_experiment(overrides=overrides)
 
 
 def test_family_from_yaml_builds_specs_and_rejects_bad_ones(tmp_path):
@@ -71,39 +71,39 @@ def test_family_from_yaml_builds_specs_and_rejects_bad_ones(tmp_path):
         "    - {name: b, arch: gpt2}\n"
     )
     with pytest.raises(ConfigError, match=r"models\.family\[1\]\.arch: expected one of \['qwen2', 'llama'\]"):
-        load_config(path)
+        load_experiment(path)
     path.write_text("models:\n  family:\n    - {name: a, arch: qwen2, hidden_size: 64, num_heads: 2}\n")
-    cfg = load_config(path)
+    cfg = load_experiment(path)
     assert cfg.models.family[0].hidden_size == 64
     assert cfg.models.selected()[0].name == "a"
 
 
 def test_scientific_notation_is_a_number():
-    assert load_config(overrides=["rl.lr=3e-5"]).rl.lr == 3e-5
+    assert load_experiment(overrides=["rl.lr=3e-5"]).rl.lr == 3e-5
     with pytest.raises(ConfigError, match=r"rl\.lr: expected a number, got 'fast'"):
-        load_config(overrides=["rl.lr=fast"])
+        load_experiment(overrides=["rl.lr=fast"])
 
 
 def test_config_is_read_only():
-    cfg = load_config()
+    cfg = load_experiment()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1  # type: ignore[misc]
 
 
 def test_unreadable_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"missing\.yaml: cannot read config file"):
-        load_config(tmp_path / "missing.yaml")
+        load_experiment(tmp_path / "missing.yaml")
     bad = tmp_path / "list.yaml"
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match=r"list\.yaml: top level must be a mapping"):
-        load_config(bad)
+        load_experiment(bad)
 
 
 def test_to_dict_round_trips_through_the_loader(tmp_path):
     import yaml
 
-    cfg = load_config(overrides=["models.sft.steps=7", "data.arith.topics=[addition]"])
+    cfg = load_experiment(overrides=["models.sft.steps=7", "data.arith.topics=[addition]"])
     path = tmp_path / "resolved.yaml"
     path.write_text(yaml.safe_dump(to_dict(cfg)))
-    assert load_config(path) == cfg
+    assert load_experiment(path) == cfg
     assert flat_dict(cfg)["models.sft.steps"] == 7

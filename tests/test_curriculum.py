@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saerl.curriculum import MODES, CurriculumConfig, Signals, build_curriculum
+from saerl.curriculum.config import MODES, CurriculumConfig
+from saerl.curriculum.order import Signals, build_curriculum
 
 
 def make_signals(n, k, seed):

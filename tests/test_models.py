@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from saerl.config import load_config
+from saerl.config import load_experiment
 from saerl.data.arith import generate
 from saerl.data.config import ArithConfig
 from saerl.data.noise import OFF_TOPIC
@@ -103,12 +103,12 @@ def test_sft_masks_the_prompt_and_lowers_the_loss(tokenizer):
 
 
 def test_models_stage_builds_once_and_records_figures(store, monkeypatch):
-    from saerl.data.stage import data_stage
+    from saerl.launch.graph import StageGraph
+    from saerl.launch.local import LocalExecutor
     from saerl.models import sft as sft_module
-    from saerl.models.stage import models_stage
 
     tiny = "hidden_size: 64, num_layers: 2, num_heads: 2, intermediate_size: 128"
-    cfg = load_config(
+    cfg = load_experiment(
         overrides=[
             *(
                 "data.arith.n_train=100",
@@ -125,8 +125,9 @@ def test_models_stage_builds_once_and_records_figures(store, monkeypatch):
             ),
         ]
     )
-    data = data_stage(cfg, store)
-    first = models_stage(cfg, store, data)
+    graph = StageGraph(cfg)
+    data = LocalExecutor(store).materialize(graph.data)
+    first = {n.label[6:]: LocalExecutor(store).materialize(n) for n in graph.models()}
     assert set(first) == {"q", "l"}
     for art in first.values():
         info = art.manifest["info"]
@@ -138,5 +139,5 @@ def test_models_stage_builds_once_and_records_figures(store, monkeypatch):
         raise AssertionError("a cached model was retrained")
 
     monkeypatch.setattr(sft_module, "run_sft", must_not_train)
-    second = models_stage(cfg, store, data)
+    second = {n.label[6:]: LocalExecutor(store).materialize(n) for n in StageGraph(cfg).models()}
     assert {k: a.path for k, a in second.items()} == {k: a.path for k, a in first.items()}

@@ -6,13 +6,13 @@ import pytest
 from conftest import RL_OVERRIDES, TINY_OVERRIDES, killed_at_step
 
 from analysis.sources.rundirs import read_metrics as read_jsonl
-from saerl.config import load_config
+from saerl.config import load_experiment
 from saerl.data.grading import grade_int
 from saerl.rl.reward import make_reward, score
 
 
 def rl_config(tmp_path, *extra):
-    return load_config(
+    return load_experiment(
         overrides=[*TINY_OVERRIDES, *RL_OVERRIDES, f"runs_dir={tmp_path / 'runs'}", "name=t", *extra]
     )
 
@@ -41,7 +41,7 @@ def curriculum_batches(run):
 
 @pytest.fixture(scope="module")
 def finished(tiny, tmp_path_factory):
-    from saerl.rl.run import train_run
+    from saerl.launch.local import train_run
 
     _, store = tiny  # GRPO's loss here; the resume test below runs the default, DAPO
     return train_run(rl_config(tmp_path_factory.mktemp("rl"), "rl.algorithm=grpo"), store)
@@ -81,8 +81,9 @@ def test_offline_wandb_run_holds_the_same_keys_and_condition(finished):
 
 
 def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished):
+    from saerl.launch.local import train_run
     from saerl.rl import trl_backend
-    from saerl.rl.run import status, train_run
+    from saerl.rl.run import status
 
     _, store = tiny
     cfg = rl_config(tmp_path)
@@ -91,7 +92,7 @@ def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished)
     monkeypatch.setattr(trl_backend, "make_reward", killed_at_step(real, 3))
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, store)
-    run = tmp_path / "runs" / "t" / "qwen2-xs-saerl-s0"
+    (run,) = (tmp_path / "runs" / "t").iterdir()
     assert status(run)["state"] == "failed"
     assert (run / "checkpoints" / "checkpoint-2").exists()
     monkeypatch.setattr(trl_backend, "make_reward", real)
@@ -137,3 +138,30 @@ def test_prompts_per_step_must_equal_the_curriculum_batch(tmp_path):
     with pytest.raises(OrderError, match=r"3 prompts per step, but the curriculum's batch size B is 8"):
         batch_geometry(cfg, 8)
     assert batch_geometry(rl_config(tmp_path, "rl.gradient_accumulation_steps=2").rl, 8) == (8, 2)
+
+
+@pytest.mark.parametrize(
+    ("golden", "overrides", "on_gpu"),
+    [
+        ("grpo_args_default_cpu", [], False),
+        (
+            "grpo_args_grpo_gpu_accum",
+            ["rl.algorithm=grpo", "rl.gradient_accumulation_steps=4", "rl.warmup_steps=5"],
+            True,
+        ),
+    ],
+)
+def test_grpo_arguments_match_the_golden_file(golden, overrides, on_gpu):
+    """The GRPOConfig arguments are a pure function of the RL config; a change here is deliberate."""
+    from pathlib import Path
+
+    from trl import GRPOConfig
+
+    from saerl.rl.trl_backend import grpo_args
+
+    cfg = load_experiment(overrides=overrides)
+    args = grpo_args(cfg.rl, "OUT", cfg.curriculum.batch_size, on_gpu)
+    expected = json.loads((Path(__file__).parent / "golden" / f"{golden}.json").read_text())
+    assert args == expected
+    if not on_gpu:
+        GRPOConfig(**{**args, "output_dir": "/tmp/unused"})  # TRL accepts every argument

@@ -4,26 +4,23 @@ import numpy as np
 import pytest
 from conftest import TINY_OVERRIDES
 
-from saerl.config import load_config
+from saerl.config import load_experiment
 from saerl.data.stage import load_split
+from saerl.launch.local import build
 from saerl.sae.features import load_features
 from saerl.sae.training import SaeError
 
 
 @pytest.fixture(scope="module")
 def built(tiny):
-    from saerl.sae.stage import features_stage, sae_stage
-
     overrides, store = tiny
-    cfg = load_config(overrides=overrides)
-    return cfg, store, sae_stage(cfg, store), features_stage(cfg, store)
+    cfg = load_experiment(overrides=overrides)
+    return cfg, store, build(cfg, store, "sae"), build(cfg, store, "features")
 
 
 def test_features_cover_every_split_with_sparse_rows(built):
     cfg, store, _sae_art, feats_art = built
-    from saerl.data.stage import data_stage
-
-    data = data_stage(cfg, store)
+    data = build(cfg, store, "data")
     for split in cfg.features.splits:
         feats = load_features(feats_art.path, split)
         assert feats.ids == [r.id for r in load_split(data, split)]
@@ -48,19 +45,16 @@ def test_sae_metrics_are_recorded(built):
 def test_stages_reuse_their_artifacts(built, monkeypatch):
     cfg, store, sae_art, feats_art = built
     from saerl.sae import training
-    from saerl.sae.stage import features_stage, sae_stage
 
     monkeypatch.setattr(training, "train_sae", lambda *a, **k: pytest.fail("SAE retrained"))
-    assert sae_stage(cfg, store).path == sae_art.path
-    assert features_stage(cfg, store).path == feats_art.path
+    assert build(cfg, store, "sae").path == sae_art.path
+    assert build(cfg, store, "features").path == feats_art.path
 
 
 def test_pretrained_sae_is_used_instead_of_training(built):
     _cfg, store, sae_art, feats_art = built
-    from saerl.sae.stage import features_stage
-
-    cfg2 = load_config(overrides=[*TINY_OVERRIDES, f"sae.pretrained={sae_art.path / 'sae'}"])
-    feats2 = features_stage(cfg2, store)
+    cfg2 = load_experiment(overrides=[*TINY_OVERRIDES, f"sae.pretrained={sae_art.path / 'sae'}"])
+    feats2 = build(cfg2, store, "features")
     assert feats2.path != feats_art.path  # a different SAE config, so a different key
     a = load_features(feats_art.path, "eval_id").z.toarray()
     b = load_features(feats2.path, "eval_id").z.toarray()
@@ -71,22 +65,20 @@ def test_pretrained_sae_of_the_wrong_width_fails_naming_both(built, tmp_path):
     _cfg, store, _, _ = built
     from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
 
-    from saerl.sae.stage import sae_stage
     from saerl.sae.training import save_sae
 
     save_sae(TopKTrainingSAE(TopKTrainingSAEConfig(d_in=32, d_sae=64, k=4, device="cpu")), tmp_path / "w")
-    cfg2 = load_config(overrides=[*TINY_OVERRIDES, f"sae.pretrained={tmp_path / 'w'}"])
+    cfg2 = load_experiment(overrides=[*TINY_OVERRIDES, f"sae.pretrained={tmp_path / 'w'}"])
     with pytest.raises(
         SaeError, match=r"SAE d_in=32 does not match hidden size 64 of qwen2-xs at model\.layers\.2"
     ):
-        sae_stage(cfg2, store)
+        build(cfg2, store, "sae")
 
 
 def test_layer_out_of_range_fails_before_any_work(built):
     from saerl.sae.activations import ActivationError
-    from saerl.sae.stage import activations_stage
 
     _, store, _, _ = built
-    cfg = load_config(overrides=[*TINY_OVERRIDES, "activations.layer=7"])
+    cfg = load_experiment(overrides=[*TINY_OVERRIDES, "activations.layer=7"])
     with pytest.raises(ActivationError, match=r"layer 7 out of range: the model has 3 layers"):
-        activations_stage(cfg, store)
+        build(cfg, store, "activations")

@@ -6,23 +6,25 @@ import numpy as np
 import pytest
 from conftest import TINY_OVERRIDES
 
-from saerl.config import load_config
-from saerl.curriculum.stage import FILE, curriculum_stage, read_curriculum, write_curriculum
-from saerl.data.stage import data_stage, load_split
-from saerl.signals.stage import labels_stage, read_labels, read_signals, signals_stage
+from saerl.config import load_experiment
+from saerl.curriculum.stage import FILE, read_curriculum, write_curriculum
+from saerl.data.stage import load_split
+from saerl.launch.graph import StageGraph
+from saerl.launch.local import LocalExecutor, build
+from saerl.signals.stage import read_labels, read_signals
 
 
 @pytest.fixture(scope="module")
 def signals(tiny):
     overrides, store = tiny
-    cfg = load_config(overrides=overrides)
-    return cfg, store, signals_stage(cfg, store)
+    cfg = load_experiment(overrides=overrides)
+    return cfg, store, build(cfg, store, "signals")
 
 
 def test_signals_cover_every_train_prompt(signals):
     cfg, store, art = signals
     rows = read_signals(art)
-    train = load_split(data_stage(cfg, store), "train")
+    train = load_split(build(cfg, store, "data"), "train")
     assert [r["id"] for r in rows] == [r.id for r in train]
     assert {r["cluster"] for r in rows} <= {0, 1, 2}
     assert all(0.0 <= r["quality"] <= 1.0 for r in rows)
@@ -39,7 +41,7 @@ def test_signals_cover_every_train_prompt(signals):
 
 def test_rollout_labels_are_their_own_costed_artifact(signals):
     cfg, store, _ = signals
-    art = labels_stage(cfg, store, "train", 60)
+    art = LocalExecutor(store).materialize(StageGraph(cfg).labels("train", 60))
     labels = read_labels(art)
     assert len(labels) == 60 and all(0.0 <= v <= 1.0 for v in labels.values())
     assert art.manifest["wall_seconds"] > 0 and art.manifest["info"]["n"] == 60
@@ -47,7 +49,7 @@ def test_rollout_labels_are_their_own_costed_artifact(signals):
 
 def test_curriculum_file_is_ordered_and_carries_its_config(signals):
     cfg, store, _ = signals
-    art = curriculum_stage(cfg, store)
+    art = build(cfg, store, "curriculum")
     table, config = read_curriculum(art.path / FILE)
     assert config["mode"] == "saerl" and config["batch_size"] == 8
     batch, pos = table["batch"].to_numpy(), table["position"].to_numpy()
@@ -60,12 +62,12 @@ def test_curriculum_file_is_ordered_and_carries_its_config(signals):
 
 
 def test_same_inputs_write_the_identical_file(signals, tmp_path):
-    from saerl.curriculum import build_curriculum
+    from saerl.curriculum.order import build_curriculum
     from saerl.curriculum.stage import signals_for
 
-    cfg, store, _ = signals
-    records = load_split(data_stage(cfg, store), "train")
-    sig, _ = signals_for(cfg, store, records)
+    cfg, store, art = signals
+    records = load_split(build(cfg, store, "data"), "train")
+    sig = signals_for(cfg.curriculum, records, art)
     for name in ("a", "b"):
         write_curriculum(tmp_path / name, build_curriculum(sig, cfg.curriculum), sig, records, {"seed": 0})
     assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes()
@@ -76,8 +78,8 @@ def test_vanilla_needs_no_model_signals(tiny, tmp_path):
 
     overrides, _ = tiny
     store = ArtifactStore(tmp_path / "fresh")
-    cfg = load_config(overrides=[*overrides, "curriculum.mode=vanilla"])
-    art = curriculum_stage(cfg, store)
+    cfg = load_experiment(overrides=[*overrides, "curriculum.mode=vanilla"])
+    art = build(cfg, store, "curriculum")
     assert art.manifest["info"]["dropped"] == 0 and art.manifest["info"]["rows"] == 240
     assert sorted(p.name for p in store.root.iterdir()) == ["curriculum", "data"]
 
@@ -85,20 +87,18 @@ def test_vanilla_needs_no_model_signals(tiny, tmp_path):
 def test_rollout_curriculum_uses_labels_for_every_prompt(signals):
     _, store, _ = signals
     overrides = ["signals.difficulty.label_all=true", "curriculum.mode=rollout"]
-    cfg2 = load_config(overrides=[*TINY_OVERRIDES, *overrides])
-    art = curriculum_stage(cfg2, store)
-    rows = read_signals(signals_stage(cfg2, store))
+    cfg2 = load_experiment(overrides=[*TINY_OVERRIDES, *overrides])
+    art = build(cfg2, store, "curriculum")
+    rows = read_signals(build(cfg2, store, "signals"))
     assert all(r["rollout_difficulty"] is not None for r in rows)
     assert art.manifest["info"]["mode"] == "rollout"
 
 
 def test_real_data_path_with_a_model_folder_and_synthesised_negatives(tiny, tmp_path):
     """A generic local file + an HF model folder as S: no noise ground truth, no rollouts."""
-    from saerl.models.stage import resolve_model
-
     overrides, store = tiny
-    base = load_config(overrides=overrides)
-    model_dir = resolve_model(base, store, data_stage(base, store), "qwen2-xs").path
+    base = load_experiment(overrides=overrides)
+    model_dir = build(base, store, "source").path
     rows = [
         {"q": f"Sam has {a} marbles and finds {b} more. How many now?", "a": str(a + b), "hard": float(a + b)}
         for a in range(1, 16)
@@ -106,7 +106,7 @@ def test_real_data_path_with_a_model_folder_and_synthesised_negatives(tiny, tmp_
     ]
     src = tmp_path / "mywords.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    cfg = load_config(
+    cfg = load_experiment(
         overrides=[
             *overrides,
             f"data.source={src}",
@@ -120,7 +120,7 @@ def test_real_data_path_with_a_model_folder_and_synthesised_negatives(tiny, tmp_
             "signals.quality.n_labelled=60",
         ]
     )
-    art = signals_stage(cfg, store)
+    art = build(cfg, store, "signals")
     m = json.loads((art.path / "metrics.json").read_text())
     assert m["quality"]["n_labelled"] == 60 + 18  # 60 clean + 30% synthesised corruptions
     assert 0.0 <= m["quality"]["sae"]["auc"] <= 1.0

@@ -6,7 +6,7 @@ from analysis.convergence import best, mean_curve, steps_to_target
 from analysis.sources.rundirs import load
 from analysis.summary import format_table, summary_rows
 from saerl.config import ConfigError
-from saerl.study import config_for, read_sweep
+from saerl.launch.sweep import config_for, read_sweep
 
 
 def test_sweep_expands_the_grid_in_order(tmp_path):

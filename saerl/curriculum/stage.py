@@ -13,30 +13,32 @@ from typing import Any
 
 import numpy as np
 
-from saerl.config import SaerlConfig, to_dict
-from saerl.curriculum import Curriculum, Signals, build_curriculum
+from saerl.configlib import to_dict
+from saerl.curriculum.config import CurriculumConfig
+from saerl.curriculum.order import Curriculum, Signals, build_curriculum
 from saerl.data.records import Record
-from saerl.data.stage import data_stage, load_split
-from saerl.store import Artifact, ArtifactStore, BuildContext
+from saerl.data.stage import load_split
+from saerl.store import Artifact, BuildContext
 
-VERSION = "1"
+VERSION = "2"  # 2: keyed by the stage graph
 FILE = "curriculum.parquet"
 CONFIG_KEY = b"saerl.curriculum"
 
 
-def signals_for(cfg: SaerlConfig, store: ArtifactStore, records: list[Record]) -> tuple[Signals, list[str]]:
-    """The curriculum's inputs. Vanilla needs no model signals, so it never builds them."""
+def signals_for(cfg: CurriculumConfig, records: list[Record], signals: Artifact | None) -> Signals:
+    """The curriculum's inputs. Vanilla needs no model signals (the graph gives it none)."""
     ids = [r.id for r in records]
     length = np.array([len(r.prompt) for r in records])
-    if cfg.curriculum.mode == "vanilla":
+    if signals is None:
+        if cfg.mode != "vanilla":
+            raise ValueError(f"curriculum mode {cfg.mode!r} needs the signals stage as an input")
         zeros = np.zeros(len(records))
-        return Signals(ids, zeros.astype(int), zeros, zeros, length), []
-    from saerl.signals.stage import as_array, read_signals, signals_stage
+        return Signals(ids, zeros.astype(int), zeros, zeros, length)
+    from saerl.signals.stage import as_array, read_signals
 
-    art = signals_stage(cfg, store)
-    rows = read_signals(art)
+    rows = read_signals(signals)
     if [r["id"] for r in rows] != ids:
-        raise ValueError(f"{art.path}: signals are not aligned with the train split; rebuild signals")
+        raise ValueError(f"{signals.path}: signals are not aligned with the train split; rebuild signals")
     rollout = as_array(rows, "rollout_difficulty")
     return Signals(
         ids,
@@ -44,8 +46,8 @@ def signals_for(cfg: SaerlConfig, store: ArtifactStore, records: list[Record]) -
         as_array(rows, "difficulty"),
         as_array(rows, "quality"),
         length,
-        rollout if cfg.curriculum.mode == "rollout" else None,
-    ), [art.key]
+        rollout if cfg.mode == "rollout" else None,
+    )
 
 
 def write_curriculum(path: Path, cur: Curriculum, sig: Signals, records: list[Record], config: dict) -> None:
@@ -87,27 +89,23 @@ def batch_stats(cur: Curriculum, sig: Signals) -> list[dict[str, Any]]:
     return out
 
 
-def curriculum_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
-    data = data_stage(cfg, store)
-    records = load_split(data, "train")
-    sig, signal_keys = signals_for(cfg, store, records)
-
-    def build(ctx: BuildContext) -> None:
-        cur = build_curriculum(sig, cfg.curriculum)
-        write_curriculum(ctx.path / FILE, cur, sig, records, to_dict(cfg.curriculum))
-        stats = batch_stats(cur, sig)
-        (ctx.path / "batches.json").write_text(json.dumps(stats, indent=1))
-        (ctx.path / "dropped.json").write_text(json.dumps([records[i].id for i in cur.dropped]))
-        ctx.info.update(
-            mode=cfg.curriculum.mode,
-            rows=len(cur.order),
-            batches=cur.n_batches,
-            dropped=len(cur.dropped),
-            mean_clusters_per_batch=float(np.mean([s["clusters"] for s in stats])),
-        )
-
-    return store.get_or_build(
-        "curriculum", VERSION, to_dict(cfg.curriculum), build, inputs=[data.key, *signal_keys]
+def build_curriculum_file(
+    ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Artifact], device: str
+) -> None:
+    cfg: CurriculumConfig = params["curriculum"]
+    records = load_split(inputs["data"], "train")
+    sig = signals_for(cfg, records, inputs.get("signals"))
+    cur = build_curriculum(sig, cfg)
+    write_curriculum(ctx.path / FILE, cur, sig, records, to_dict(cfg))
+    stats = batch_stats(cur, sig)
+    (ctx.path / "batches.json").write_text(json.dumps(stats, indent=1))
+    (ctx.path / "dropped.json").write_text(json.dumps([records[i].id for i in cur.dropped]))
+    ctx.info.update(
+        mode=cfg.mode,
+        rows=len(cur.order),
+        batches=cur.n_batches,
+        dropped=len(cur.dropped),
+        mean_clusters_per_batch=float(np.mean([s["clusters"] for s in stats])),
     )
 
 

@@ -1,47 +1,68 @@
 """One training run: the unit of reproducibility, one folder.
 
-    runs/<experiment name>/<target>-<method>-s<seed>/
-      config.yaml  git_sha  status.json  metrics.jsonl  order.jsonl  checkpoints/  wandb/
+    runs/<experiment name>/<target>-<method>[-<other swept keys>]-s<seed>-<identity hash>/
+      config.yaml  condition.json  git_sha  status.json  metrics.jsonl  order.jsonl  checkpoints/  wandb/
 
-A run whose status is 'done' is not run again; one with checkpoints resumes from the last of them.
+The folder name carries what distinguishes the run (the sweep's varying keys) and a short hash of
+its identity: the resolved config without where outputs go (``NOT_IDENTITY``). A folder whose
+recorded config has another identity is never reused (``RunConflict``); a 'done' run is not run
+again; one with checkpoints resumes from the last of them.
+
+condition.json holds the flat keys the analysis groups by. They map onto config keys as follows:
+``sweep`` = name, ``source_model`` = activations.source_model, ``target_model`` = rl.target_model,
+``method`` = curriculum.mode, ``seed`` = rl.seed, ``algorithm`` = rl.algorithm, ``batch_size`` =
+curriculum.batch_size, ``rho`` = the mixing ratio actually applied (curriculum.rho, or 0 for the
+modes that do not mix: vanilla, no_mixing); ``family`` and ``scale`` are read off the target model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from saerl.config import SaerlConfig, flat_dict, to_dict
-from saerl.store import ArtifactStore, git_sha
+from saerl.configlib import flat_dict
+from saerl.data.stage import load_split
+from saerl.store import Artifact, git_sha
+
+VERSION = "1"
+NOT_IDENTITY = ("store_dir", "runs_dir", "reports_dir", "device", "rl.wandb", "rl.wandb_project")
+"""Flat config keys (and prefixes) that say where outputs go or how they are watched, not what runs."""
+UNMIXED_MODES = ("vanilla", "no_mixing")
 
 
-def run_name(cfg: SaerlConfig) -> str:
-    raw = f"{cfg.rl.target_model}-{cfg.curriculum.mode}-s{cfg.rl.seed}"
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(raw).name if "/" in raw else raw)
+class RunConflict(ValueError):
+    """A run folder that belongs to a different configuration."""
 
 
-def run_dir(cfg: SaerlConfig) -> Path:
-    return Path(cfg.runs_dir) / cfg.name / run_name(cfg)
+def identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The flat keys of a resolved config that define what a run computes."""
+    return {k: v for k, v in flat_dict(config).items() if not k.startswith(NOT_IDENTITY)}
 
 
-def condition(cfg: SaerlConfig, target_facts: dict[str, Any]) -> dict[str, Any]:
-    """The flat keys the analysis groups by; also in W&B's config and the run folder.
-    ``target_facts``: the target's family (model_type) and scale (parameters), from model_facts."""
+def identity_hash(config: dict[str, Any]) -> str:
+    blob = json.dumps(identity(config), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:6]
+
+
+def condition(config: dict[str, Any]) -> dict[str, Any]:
+    """The analysis's grouping keys (see the module docstring for the mapping), before the target's
+    family and scale are known."""
+    cur, rl = config["curriculum"], config["rl"]
     return {
-        "sweep": cfg.name,
-        "source_model": cfg.activations.source_model,
-        "target_model": cfg.rl.target_model,
-        "family": target_facts.get("family"),
-        "scale": target_facts.get("scale"),
-        "method": cfg.curriculum.mode,
-        "seed": cfg.rl.seed,
-        "rho": cfg.curriculum.rho,
-        "algorithm": cfg.rl.algorithm,
-        "batch_size": cfg.curriculum.batch_size,
+        "sweep": config["name"],
+        "source_model": config["activations"]["source_model"],
+        "target_model": rl["target_model"],
+        "family": None,
+        "scale": None,
+        "method": cur["mode"],
+        "seed": rl["seed"],
+        "rho": 0.0 if cur["mode"] in UNMIXED_MODES else cur["rho"],
+        "algorithm": rl["algorithm"],
+        "batch_size": cur["batch_size"],
     }
 
 
@@ -52,54 +73,69 @@ def status(path: Path) -> dict[str, Any]:
 
 def _set_status(path: Path, **fields: Any) -> None:
     """Update status.json, keeping earlier fields (curriculum, target) unless overwritten."""
+    from saerl.store import atomic_write_text
+
     current = {k: v for k, v in status(path).items() if k != "error"}
-    (path / "status.json").write_text(json.dumps({**current, **fields}, indent=1))
+    atomic_write_text(path / "status.json", json.dumps({**current, **fields}, indent=1))
 
 
-def train_run(cfg: SaerlConfig, store: ArtifactStore) -> Path:
-    """Build (or reuse) every stage the run needs, then train; returns the run folder."""
-    from saerl.curriculum.stage import FILE, curriculum_stage, read_curriculum
-    from saerl.data.grading import resolve_grader_kind
-    from saerl.data.stage import data_stage, load_split
-    from saerl.models.loading import load_tokenizer, model_facts, resolve_device
-    from saerl.models.stage import resolve_model
+def check_recorded(path: Path, config: dict[str, Any]) -> None:
+    """Refuse a folder whose recorded config.yaml has another identity than ``config``."""
+    recorded_file = path / "config.yaml"
+    if not recorded_file.exists():
+        return
+    recorded = yaml.safe_load(recorded_file.read_text()) or {}
+    mine, theirs = identity(config), identity(recorded)
+    if mine != theirs:
+        diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        shown = ", ".join(f"{k}: {theirs.get(k)!r} there vs {mine.get(k)!r} here" for k in diff[:5])
+        raise RunConflict(
+            f"{path}: this run folder was made by another config ({recorded_file}); differing keys: "
+            f"{shown}{' ...' if len(diff) > 5 else ''}. Move the folder away or change `name`."
+        )
+
+
+def execute_run(params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> Path:
+    """Train one run (params and inputs from the stage graph's run node); returns its folder."""
+    from saerl.curriculum.stage import FILE, read_curriculum
+    from saerl.models.loading import load_tokenizer, model_facts
     from saerl.rl.trl_backend import train_grpo
     from saerl.tracking import Tracker
 
-    path = run_dir(cfg)
+    config, rl = params["config"], params["rl"]
+    path = Path(config["runs_dir"]) / config["name"] / params["name"]
+    check_recorded(path, config)
     if status(path)["state"] == "done":
         return path
-    data = data_stage(cfg, store)
-    cur = curriculum_stage(cfg, store)
-    target = resolve_model(cfg, store, data, cfg.rl.target_model)
+    cur, target = inputs["curriculum"], inputs["target"]
     table, cur_cfg = read_curriculum(cur.path / FILE)
-    evals = {split: load_split(data, split)[: cfg.rl.eval_items] for split in cfg.rl.eval_splits}
+    evals = {split: load_split(inputs["data"], split)[: rl.eval_items] for split in rl.eval_splits}
 
     path.mkdir(parents=True, exist_ok=True)
-    (path / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (path / "git_sha").write_text(git_sha() + "\n")
-    cond = condition(cfg, model_facts(target.path))
+    cond = condition(config) | model_facts(target.path)
     (path / "condition.json").write_text(json.dumps(cond, indent=1))
-    _set_status(path, state="running", curriculum=str(cur.path), target=target.path)
+    _set_status(path, state="running", curriculum=str(cur.path), target=str(target.path))
     tracker = Tracker(
         path,
-        {**flat_dict(cfg), **cond},  # condition keys win (its seed is the RL seed, rl.seed)
-        mode=cfg.rl.wandb,
-        project=cfg.rl.wandb_project,
-        group=cfg.name,
-        name=run_name(cfg),
+        {**flat_dict(config), **cond},  # condition keys win (its seed is the RL seed, rl.seed)
+        mode=rl.wandb,
+        project=rl.wandb_project,
+        group=config["name"],
+        name=params["name"],
     )
     try:
         final = train_grpo(
-            cfg.rl,
+            rl,
             path,
-            target.path,
+            str(target.path),
             load_tokenizer(target.path),
             table,
             evals,
-            resolve_grader_kind(cfg.data.grader, cfg.data.source),
+            params["grader"],
             tracker,
-            resolve_device(cfg.device),
+            device,
         )
     except BaseException as exc:
         _set_status(path, state="failed", error=f"{type(exc).__name__}: {exc}")

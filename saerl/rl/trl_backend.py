@@ -6,6 +6,10 @@ per_device_train_batch_size x grad_accum = B x G, every optimizer step consumes 
 curriculum batch. The reward function appends the ids it scored at each step to order.jsonl, an
 audit the tests compare with the curriculum. Resume uses TRL's checkpoints, which skip the batches
 already consumed, so a resumed run continues the same stream.
+
+Three pieces: ``grpo_args`` (pure: the GRPOConfig arguments, golden-tested), ``curriculum_dataset``
+(the table as TRL's prompt dataset) and ``train_grpo`` (wires them with the reward and the
+evaluation callback of ``saerl.rl.callbacks``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from saerl.data.records import Record
-from saerl.models.generation import greedy_accuracy
 from saerl.rl.config import RLConfig
 from saerl.rl.reward import make_reward
 from saerl.tracking import Tracker
@@ -43,6 +46,58 @@ def batch_geometry(cfg: RLConfig, prompts_per_batch: int) -> tuple[int, int]:
     return per_device, accum
 
 
+def grpo_args(cfg: RLConfig, output_dir: str, prompts_per_batch: int, on_gpu: bool) -> dict[str, Any]:
+    """Keyword arguments of TRL's GRPOConfig for one run: one optimizer step per curriculum batch,
+    no shuffling, no TRL-side logging or progress bars (saerl tracks and shows progress itself)."""
+    per_device, accum = batch_geometry(cfg, prompts_per_batch)
+    return {
+        "output_dir": output_dir,
+        "per_device_train_batch_size": per_device,
+        "gradient_accumulation_steps": accum,
+        "num_generations": cfg.num_generations,
+        "max_completion_length": cfg.max_completion_length,
+        "temperature": cfg.temperature,
+        "shuffle_dataset": False,
+        "learning_rate": cfg.lr,
+        "lr_scheduler_type": "constant_with_warmup" if cfg.warmup_steps else "constant",
+        "warmup_steps": cfg.warmup_steps,
+        "optim": cfg.optim,
+        "adam_epsilon": cfg.adam_epsilon,
+        "adam_beta2": cfg.adam_beta2,
+        "beta": cfg.kl_coef,
+        "loss_type": cfg.algorithm,
+        "epsilon_high": DAPO_EPSILON_HIGH if cfg.algorithm == "dapo" else 0.2,
+        "max_steps": cfg.steps,
+        "logging_steps": 1,
+        "save_strategy": "steps",
+        "save_steps": cfg.save_every,
+        "report_to": [],
+        "seed": cfg.seed,
+        "data_seed": cfg.seed,
+        "bf16": on_gpu,
+        "use_cpu": not on_gpu,
+        "disable_tqdm": True,
+    }
+
+
+def curriculum_dataset(curriculum: Any) -> Any:
+    """The curriculum table (in training order) as TRL's conversational prompt dataset."""
+    from datasets import Dataset
+
+    rows = curriculum.to_pydict()
+    return Dataset.from_dict(
+        {
+            "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"]],
+            "answer": rows["answer"],
+            "id": rows["id"],
+        }
+    )
+
+
+def first_batch_size(curriculum: Any) -> int:
+    return int(sum(1 for b in curriculum.column("batch").to_pylist() if b == 0))
+
+
 def audited_reward(reward: Callable[..., list[float]], log_path: Path) -> Callable[..., list[float]]:
     """Wrap a TRL reward function to append {step, ids} (each id once, in order) per call."""
 
@@ -59,21 +114,6 @@ def audited_reward(reward: Callable[..., list[float]], log_path: Path) -> Callab
     return wrapped
 
 
-def evaluate(
-    model: Any, tokenizer: Any, evals: dict[str, list[Record]], grader: Any, cfg: RLConfig
-) -> dict[str, float]:
-    was_training = model.training
-    model.eval()
-    out = {
-        f"eval/{name}/accuracy": greedy_accuracy(model, tokenizer, recs, grader, cfg.eval_max_new_tokens)
-        for name, recs in evals.items()
-    }
-    if was_training:
-        model.train()
-    out["eval/average"] = sum(out.values()) / len(out)
-    return out
-
-
 def train_grpo(
     cfg: RLConfig,
     run_dir: Path,
@@ -87,85 +127,31 @@ def train_grpo(
 ) -> dict[str, float]:
     """Run GRPO/DAPO; returns the final eval metrics. ``curriculum`` is the parquet table, in order."""
     import torch
-    from datasets import Dataset
-    from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     from saerl.data.grading import get_grader
+    from saerl.rl.callbacks import EvalCallback
 
-    rows = curriculum.to_pydict()
-    B = int(sum(1 for b in rows["batch"] if b == 0))
-    per_device, accum = batch_geometry(cfg, B)
-    dataset = Dataset.from_dict(
-        {
-            "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"]],
-            "answer": rows["answer"],
-            "id": rows["id"],
-        }
-    )
-    on_gpu = device.startswith("cuda")
     args = GRPOConfig(
-        output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accum,
-        num_generations=cfg.num_generations,
-        max_completion_length=cfg.max_completion_length,
-        temperature=cfg.temperature,
-        shuffle_dataset=False,
-        learning_rate=cfg.lr,
-        lr_scheduler_type="constant_with_warmup" if cfg.warmup_steps else "constant",
-        warmup_steps=cfg.warmup_steps,
-        optim=cfg.optim,
-        adam_epsilon=cfg.adam_epsilon,
-        adam_beta2=cfg.adam_beta2,
-        beta=cfg.kl_coef,
-        loss_type=cfg.algorithm,
-        epsilon_high=DAPO_EPSILON_HIGH if cfg.algorithm == "dapo" else 0.2,
-        max_steps=cfg.steps,
-        logging_steps=1,
-        save_strategy="steps",
-        save_steps=cfg.save_every,
-        report_to=[],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        bf16=on_gpu,
-        use_cpu=not on_gpu,
-        disable_tqdm=True,
+        **grpo_args(
+            cfg, str(run_dir / "checkpoints"), first_batch_size(curriculum), device.startswith("cuda")
+        )
     )
-    grader = get_grader(grader_kind)
     reward: Any = audited_reward(make_reward(grader_kind), run_dir / "order.jsonl")
-
-    class Track(TrainerCallback):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self.last: dict[str, float] = {}
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
-            if state.global_step == 0:
-                self.last = evaluate(model, tokenizer, evals, grader, cfg)
-                tracker.log(0, self.last)
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
-            train = {f"train/{k}": v for k, v in (logs or {}).items() if isinstance(v, (int, float))}
-            if train:
-                tracker.log(state.global_step, train)
-
-        def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
-            step = state.global_step
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                self.last = evaluate(model, tokenizer, evals, grader, cfg)
-                tracker.log(step, self.last)
-
-    track = Track()
+    track = EvalCallback(cfg, tokenizer, evals, get_grader(grader_kind), tracker, desc=run_dir.name)
     torch.manual_seed(cfg.seed)
     trainer = GRPOTrainer(
         model=model_path,
         reward_funcs=[reward],
         args=args,
-        train_dataset=dataset,
+        train_dataset=curriculum_dataset(curriculum),
         processing_class=tokenizer,
         callbacks=[track],
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(run_dir))
+    try:
+        trainer.train(resume_from_checkpoint=last_checkpoint(run_dir))
+    finally:
+        track.close()
     return track.last
 
 

@@ -5,6 +5,9 @@
 - sae: trains an SAE with sae-lens on streamed, shuffled token activations (or takes a pretrained
   one), evaluates it on the held-out sample and saves it in sae-lens's format;
 - features: pooled SAE features z (sparse) for every configured split, keyed by (data, S, L, SAE).
+
+Builders receive their parameters and resolved input artifacts from the stage graph
+(``saerl.launch.graph``): ``source`` is the model artifact (a built tiny model or an external folder).
 """
 
 from __future__ import annotations
@@ -15,44 +18,45 @@ import time
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from saerl.config import SaerlConfig, to_dict
 from saerl.data.records import Record
-from saerl.data.stage import data_stage, load_split
-from saerl.models.loading import load_model, load_tokenizer, resolve_device
-from saerl.models.stage import ModelRef, resolve_model
-from saerl.store import Artifact, ArtifactStore, BuildContext
+from saerl.data.stage import load_split
+from saerl.models.loading import load_model, load_tokenizer
+from saerl.models.stage import model_name
+from saerl.sae.config import ActivationsConfig, FeaturesConfig, SaeConfig
+from saerl.store import Artifact, BuildContext
 
-ACTIVATIONS_VERSION = "1"
-SAE_VERSION = "1"
-FEATURES_VERSION = "1"
+ACTIVATIONS_VERSION = "2"  # 2: keyed by the stage graph (hold-out seed in the key)
+SAE_VERSION = "2"
+FEATURES_VERSION = "2"
 
 
 class Source(NamedTuple):
-    ref: ModelRef
+    name: str
     model: Any
     tokenizer: Any
     layer: int
     hook_name: str
 
 
-def load_source(cfg: SaerlConfig, ref: ModelRef) -> Source:
+def load_source(model: Artifact, acfg: ActivationsConfig, device: str) -> Source:
     from saerl.sae.activations import resolve_layer
 
-    acfg = cfg.activations
-    device = resolve_device(cfg.device)
-    model = load_model(ref.path, device=device, dtype=acfg.dtype, trust_remote_code=acfg.trust_remote_code)
-    tok = load_tokenizer(ref.path, trust_remote_code=acfg.trust_remote_code)
-    layer = resolve_layer(model, acfg.layer)
-    return Source(ref, model, tok, layer, f"model.layers.{layer}")
+    path = str(model.path)
+    lm = load_model(path, device=device, dtype=acfg.dtype, trust_remote_code=acfg.trust_remote_code)
+    tok = load_tokenizer(path, trust_remote_code=acfg.trust_remote_code)
+    layer = resolve_layer(lm, acfg.layer)
+    return Source(model_name(model), lm, tok, layer, f"model.layers.{layer}")
 
 
-def sae_prompts(cfg: SaerlConfig, data: Artifact) -> tuple[list[Record], list[Record]]:
+def sae_prompts(
+    data: Artifact, acfg: ActivationsConfig, holdout_seed: int
+) -> tuple[list[Record], list[Record]]:
     """(training, held-out) records for the SAE: a seeded split of the configured data splits."""
-    records = [r for split in cfg.activations.sae_splits for r in load_split(data, split)]
-    rng = random.Random(f"sae-holdout/{cfg.sae.seed}")
+    records = [r for split in acfg.sae_splits for r in load_split(data, split)]
+    rng = random.Random(f"sae-holdout/{holdout_seed}")
     order = list(range(len(records)))
     rng.shuffle(order)
-    n_eval = max(1, round(cfg.activations.eval_fraction * len(records)))
+    n_eval = max(1, round(acfg.eval_fraction * len(records)))
     held = set(order[:n_eval])
     return [r for i, r in enumerate(records) if i not in held], [records[i] for i in sorted(held)]
 
@@ -62,56 +66,50 @@ def _accelerator_seconds(device: str, seconds: float) -> float:
 
 
 def source_activations(
-    src: Source, records: list[Record], cfg: SaerlConfig, progress: str | None = None
+    src: Source, records: list[Record], acfg: ActivationsConfig, progress: str | None = None
 ) -> Iterator[Any]:
     """Per prompt, the [n_tokens, d] layer-L activations of its prompt tokens (checks included)."""
     from saerl.sae.activations import iter_activations
 
     prompts, ids = [r.prompt for r in records], [r.id for r in records]
     for batch in iter_activations(
-        src.model, src.tokenizer, prompts, src.layer, cfg.activations, ids=ids, progress=progress
+        src.model, src.tokenizer, prompts, src.layer, acfg, ids=ids, progress=progress
     ):
         yield from batch.acts
 
 
-def activations_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
-    data = data_stage(cfg, store)
-    ref = resolve_model(cfg, store, data, cfg.activations.source_model)
+def build_activations(
+    ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Artifact], device: str
+) -> None:
+    import torch
+    from safetensors.torch import save_file
 
-    def build(ctx: BuildContext) -> None:
-        import torch
-        from safetensors.torch import save_file
+    from saerl.sae.activations import decoder_layers, hidden_size
 
-        from saerl.sae.activations import decoder_layers, hidden_size
-
-        src = load_source(cfg, ref)
-        train, held = sae_prompts(cfg, data)
-        start = time.perf_counter()
-        n_tokens = sum(len(a) for a in source_activations(src, train, cfg, progress="activations"))
-        seconds = time.perf_counter() - start
-        eval_chunks = list(source_activations(src, held, cfg))
-        eval_acts = torch.cat(eval_chunks)[: cfg.activations.eval_tokens].contiguous()
-        save_file({"activations": eval_acts}, str(ctx.path / "eval_tokens.safetensors"))
-        ctx.accelerator_seconds = _accelerator_seconds(resolve_device(cfg.device), seconds)
-        ctx.info.update(
-            source_model=ref.name,
-            layer=src.layer,
-            hook_name=src.hook_name,
-            d_model=hidden_size(src.model),
-            n_layers=len(decoder_layers(src.model)),
-            train_prompts=len(train),
-            held_out_prompts=len(held),
-            train_tokens_per_epoch=n_tokens,
-            eval_tokens=len(eval_acts),
-            prompts_per_s=round(len(train) / seconds, 1),
-        )
-
-    return store.get_or_build(
-        "activations", ACTIVATIONS_VERSION, to_dict(cfg.activations), build, inputs=[data.key, ref.key]
+    acfg: ActivationsConfig = params["activations"]
+    src = load_source(inputs["source"], acfg, device)
+    train, held = sae_prompts(inputs["data"], acfg, params["holdout_seed"])
+    start = time.perf_counter()
+    n_tokens = sum(len(a) for a in source_activations(src, train, acfg, progress="activations"))
+    seconds = time.perf_counter() - start
+    eval_acts = torch.cat(list(source_activations(src, held, acfg)))[: acfg.eval_tokens].contiguous()
+    save_file({"activations": eval_acts}, str(ctx.path / "eval_tokens.safetensors"))
+    ctx.accelerator_seconds = _accelerator_seconds(device, seconds)
+    ctx.info.update(
+        source_model=src.name,
+        layer=src.layer,
+        hook_name=src.hook_name,
+        d_model=hidden_size(src.model),
+        n_layers=len(decoder_layers(src.model)),
+        train_prompts=len(train),
+        held_out_prompts=len(held),
+        train_tokens_per_epoch=n_tokens,
+        eval_tokens=len(eval_acts),
+        prompts_per_s=round(len(train) / seconds, 1),
     )
 
 
-def token_stream(src: Source, prompts: list[str], cfg: SaerlConfig) -> Iterator[Any]:
+def token_stream(src: Source, prompts: list[str], acfg: ActivationsConfig, scfg: SaeConfig) -> Iterator[Any]:
     """Endless [batch_size_tokens, d] batches: epochs over the prompts, shuffled through a buffer."""
     import torch
 
@@ -121,116 +119,99 @@ def token_stream(src: Source, prompts: list[str], cfg: SaerlConfig) -> Iterator[
         epoch = 0
         while True:
             order = list(range(len(prompts)))
-            random.Random(f"sae-epoch/{cfg.sae.seed}/{epoch}").shuffle(order)
+            random.Random(f"sae-epoch/{scfg.seed}/{epoch}").shuffle(order)
             for batch in iter_activations(
-                src.model, src.tokenizer, [prompts[i] for i in order], src.layer, cfg.activations
+                src.model, src.tokenizer, [prompts[i] for i in order], src.layer, acfg
             ):
                 yield torch.cat(batch.acts)
             epoch += 1
 
-    yield from shuffled_batches(
-        chunks(), cfg.activations.shuffle_buffer_tokens, cfg.sae.batch_size_tokens, seed=cfg.sae.seed
+    yield from shuffled_batches(chunks(), acfg.shuffle_buffer_tokens, scfg.batch_size_tokens, seed=scfg.seed)
+
+
+def build_sae(ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> None:
+    from safetensors.torch import load_file
+
+    from saerl.sae.training import check_fits, evaluate_sae, load_sae, save_sae, train_sae
+
+    scfg: SaeConfig = params["sae"]
+    acfg: ActivationsConfig = params["activations"]
+    acts = inputs["activations"]
+    info = acts.manifest["info"]
+    source = model_name(inputs["source"])
+    start = time.perf_counter()
+    if scfg.pretrained:
+        sae = load_sae(scfg.pretrained, device=device)
+        check_fits(sae, info["d_model"], f"{source} at {info['hook_name']}")
+    else:
+        src = load_source(inputs["source"], acfg, device)
+        train, _ = sae_prompts(inputs["data"], acfg, params["holdout_seed"])
+        stream = token_stream(src, [r.prompt for r in train], acfg, scfg)
+        sae = train_sae(scfg, stream, info["d_model"], device, info["hook_name"], source)
+    seconds = time.perf_counter() - start
+    save_sae(sae, ctx.path / "sae")
+    # Evaluate what was saved, since that is what scoring loads (BatchTopK saves as JumpReLU).
+    sae = load_sae(ctx.path / "sae", device=device)
+    metrics = evaluate_sae(sae, load_file(str(acts.path / "eval_tokens.safetensors"))["activations"])
+    (ctx.path / "metrics.json").write_text(json.dumps(metrics._asdict(), indent=2))
+    ctx.accelerator_seconds = _accelerator_seconds(device, seconds)
+    ctx.info.update(
+        metrics._asdict(),
+        train_seconds=round(seconds, 1),
+        d_sae=int(sae.cfg.d_sae),
+        d_in=int(sae.cfg.d_in),
+        hook_name=info["hook_name"],
+        source_model=source,
     )
 
 
-def sae_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
-    data = data_stage(cfg, store)
-    ref = resolve_model(cfg, store, data, cfg.activations.source_model)
-    acts = activations_stage(cfg, store)
+class Scorer(NamedTuple):
+    """The source model and its SAE, loaded once, to pool SAE features of any prompts."""
 
-    def build(ctx: BuildContext) -> None:
-        from safetensors.torch import load_file
+    src: Source
+    sae: Any
+    acfg: ActivationsConfig
+    pooling: str
 
-        from saerl.sae.training import check_fits, evaluate_sae, load_sae, save_sae, train_sae
-
-        device = resolve_device(cfg.device)
-        info = acts.manifest["info"]
-        where = f"{ref.name} at {info['hook_name']}"
-        start = time.perf_counter()
-        if cfg.sae.pretrained:
-            sae = load_sae(cfg.sae.pretrained, device=device)
-            check_fits(sae, info["d_model"], where)
-        else:
-            src = load_source(cfg, ref)
-            train, _ = sae_prompts(cfg, data)
-            stream = token_stream(src, [r.prompt for r in train], cfg)
-            sae = train_sae(cfg.sae, stream, info["d_model"], device, info["hook_name"], ref.name)
-        seconds = time.perf_counter() - start
-        save_sae(sae, ctx.path / "sae")
-        # Evaluate what was saved, since that is what scoring loads (BatchTopK saves as JumpReLU).
-        sae = load_sae(ctx.path / "sae", device=device)
-        metrics = evaluate_sae(sae, load_file(str(acts.path / "eval_tokens.safetensors"))["activations"])
-        (ctx.path / "metrics.json").write_text(json.dumps(metrics._asdict(), indent=2))
-        ctx.accelerator_seconds = _accelerator_seconds(device, seconds)
-        ctx.info.update(
-            metrics._asdict(),
-            train_seconds=round(seconds, 1),
-            d_sae=int(sae.cfg.d_sae),
-            d_in=int(sae.cfg.d_in),
-            hook_name=info["hook_name"],
-            source_model=ref.name,
-        )
-
-    return store.get_or_build("sae", SAE_VERSION, to_dict(cfg.sae), build, inputs=[acts.key])
-
-
-def features_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
-    data = data_stage(cfg, store)
-    ref = resolve_model(cfg, store, data, cfg.activations.source_model)
-    acts = activations_stage(cfg, store)
-    sae_art = sae_stage(cfg, store)
-
-    def build(ctx: BuildContext) -> None:
-        from saerl.sae.features import prompt_features, save_features
+    @classmethod
+    def load(
+        cls, source: Artifact, sae_art: Artifact, acfg: ActivationsConfig, pooling: str, device: str
+    ) -> Scorer:
         from saerl.sae.training import check_fits, load_sae
 
-        device = resolve_device(cfg.device)
-        src = load_source(cfg, ref)
+        src = load_source(source, acfg, device)
         sae = load_sae(sae_art.path / "sae", device=device)
-        check_fits(sae, int(src.model.config.hidden_size), f"{ref.name} at {src.hook_name}")
-        per_split = {}
-        total_seconds = 0.0
-        for split in cfg.features.splits:
-            records = load_split(data, split)
-            feats = prompt_features(
-                src.model,
-                src.tokenizer,
-                sae,
-                [r.prompt for r in records],
-                [r.id for r in records],
-                src.layer,
-                cfg.activations,
-                cfg.features.pooling,
-                progress=f"features {split}",
-            )
-            save_features(feats, ctx.path, split)
-            total_seconds += feats.seconds
-            per_split[split] = {
-                "rows": feats.z.shape[0],
-                "d_sae": feats.z.shape[1],
-                "nnz_per_row": round(feats.z.nnz / max(1, feats.z.shape[0]), 1),
-                "prompts_per_s": round(len(records) / feats.seconds, 1),
-            }
-        ctx.accelerator_seconds = _accelerator_seconds(device, total_seconds)
-        ctx.info.update(splits=per_split, seconds=round(total_seconds, 2), layer=src.layer)
+        check_fits(sae, int(src.model.config.hidden_size), f"{src.name} at {src.hook_name}")
+        return cls(src, sae, acfg, pooling)
 
-    return store.get_or_build(
-        "features",
-        FEATURES_VERSION,
-        to_dict(cfg.features),
-        build,
-        inputs=[data.key, ref.key, acts.key, sae_art.key],
-    )
+    def features(self, prompts: list[str], ids: list[str], progress: str | None = None) -> Any:
+        from saerl.sae.features import prompt_features
+
+        s = self.src
+        return prompt_features(
+            s.model, s.tokenizer, self.sae, prompts, ids, s.layer, self.acfg, self.pooling, progress=progress
+        )
 
 
-def featurize(cfg: SaerlConfig, store: ArtifactStore, prompts: list[str], ids: list[str]) -> Any:
-    """Pooled SAE features of arbitrary prompts (e.g. synthesised ones), with the configured S and SAE."""
-    from saerl.sae.features import prompt_features
-    from saerl.sae.training import load_sae
+def build_features(
+    ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Artifact], device: str
+) -> None:
+    from saerl.sae.features import save_features
 
-    data = data_stage(cfg, store)
-    src = load_source(cfg, resolve_model(cfg, store, data, cfg.activations.source_model))
-    sae = load_sae(sae_stage(cfg, store).path / "sae", device=resolve_device(cfg.device))
-    return prompt_features(
-        src.model, src.tokenizer, sae, prompts, ids, src.layer, cfg.activations, cfg.features.pooling
-    )
+    fcfg: FeaturesConfig = params["features"]
+    scorer = Scorer.load(inputs["source"], inputs["sae"], params["activations"], fcfg.pooling, device)
+    per_split = {}
+    total_seconds = 0.0
+    for split in fcfg.splits:
+        records = load_split(inputs["data"], split)
+        feats = scorer.features([r.prompt for r in records], [r.id for r in records], f"features {split}")
+        save_features(feats, ctx.path, split)
+        total_seconds += feats.seconds
+        per_split[split] = {
+            "rows": feats.z.shape[0],
+            "d_sae": feats.z.shape[1],
+            "nnz_per_row": round(feats.z.nnz / max(1, feats.z.shape[0]), 1),
+            "prompts_per_s": round(len(records) / feats.seconds, 1),
+        }
+    ctx.accelerator_seconds = _accelerator_seconds(device, total_seconds)
+    ctx.info.update(splits=per_split, seconds=round(total_seconds, 2), layer=scorer.src.layer)

@@ -12,10 +12,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from saerl.config import SaerlConfig
 from saerl.data.records import Record
-from saerl.data.stage import load_split
-from saerl.sae.features import PromptFeatures, load_features
+from saerl.sae.features import PromptFeatures
+from saerl.signals.config import DifficultyConfig, QualityConfig, SignalsConfig
 from saerl.signals.diversity import cluster, topic_probe
 from saerl.signals.probes import (
     correlation,
@@ -27,7 +26,6 @@ from saerl.signals.probes import (
     score_probe,
     text_stats,
 )
-from saerl.store import Artifact
 
 
 class SignalsResult(NamedTuple):
@@ -44,12 +42,10 @@ def _split(n: int, test_fraction: float, seed: int, stratify: np.ndarray | None 
     return np.sort(tr), np.sort(te)
 
 
-def _aligned(feats: PromptFeatures, records: list[Record], split: str) -> None:
+def _aligned(feats: PromptFeatures, records: list[Record], split: str) -> PromptFeatures:
+    """The features, densified when small, after checking they belong to ``records``."""
     if feats.ids != [r.id for r in records]:
         raise ValueError(f"features of split {split!r} are not aligned with its records; rebuild features")
-
-
-def _dense_z(feats: PromptFeatures) -> PromptFeatures:
     return feats._replace(z=dense_if_small(feats.z))
 
 
@@ -61,14 +57,13 @@ def _meta_difficulty(records: list[Record]) -> np.ndarray | None:
 
 
 def difficulty_signal(
-    cfg: SaerlConfig,
+    dcfg: DifficultyConfig,
     train: list[Record],
     feats: PromptFeatures,
     labels: dict[str, dict[str, float]],
     ood: tuple[list[Record], PromptFeatures] | None,
 ) -> tuple[np.ndarray, dict[str, Any], dict[str, Any]]:
     """(predicted difficulty for every train prompt, metrics, plot data)."""
-    dcfg = cfg.signals.difficulty
     ids = [r.id for r in train]
     if dcfg.labels == "rollouts":
         y_of = labels["train"]
@@ -134,7 +129,7 @@ def difficulty_signal(
 
 
 def quality_signal(
-    cfg: SaerlConfig,
+    qcfg: QualityConfig,
     train: list[Record],
     feats: PromptFeatures,
     negatives: tuple[Any, list[str]] | None = None,
@@ -146,7 +141,6 @@ def quality_signal(
     """
     from sklearn.metrics import roc_curve
 
-    qcfg = cfg.signals.quality
     rng = np.random.default_rng(qcfg.seed)
     n_lab = min(qcfg.n_labelled, len(train))
     lab = np.sort(rng.choice(len(train), n_lab, replace=False))
@@ -195,26 +189,23 @@ def quality_signal(
 
 
 def compute_signals(
-    cfg: SaerlConfig,
-    data: Artifact,
-    feats_art: Artifact,
+    scfg: SignalsConfig,
+    train: list[Record],
+    feats: PromptFeatures,
     labels: dict[str, dict[str, float]],
+    ood: tuple[list[Record], PromptFeatures] | None = None,
     negatives: tuple[Any, list[str]] | None = None,
 ) -> SignalsResult:
-    train = load_split(data, "train")
-    feats = _dense_z(load_features(feats_art.path, "train"))
-    _aligned(feats, train, "train")
-    ood = None
-    ood_split = cfg.signals.difficulty.ood_split
-    if ood_split and ood_split in cfg.features.splits:
-        o_recs, o_feats = load_split(data, ood_split), _dense_z(load_features(feats_art.path, ood_split))
-        _aligned(o_feats, o_recs, ood_split)
-        ood = (o_recs, o_feats)
-
-    clusters = cluster(feats.z, cfg.signals.diversity)
-    topic = topic_probe(feats.z, [r.topic for r in train], cfg.signals.diversity)
-    difficulty, d_metrics, d_plot = difficulty_signal(cfg, train, feats, labels, ood)
-    quality, q_metrics, q_plot = quality_signal(cfg, train, feats, negatives)
+    """Clusters, difficulty and quality for every ``train`` record, plus the study's metrics.
+    ``labels``: rollout labels by role ('train', 'ood', 'all'); ``ood``: the OOD split's records and
+    features for the out-of-distribution correlation."""
+    feats = _aligned(feats, train, "train")
+    if ood is not None:
+        ood = (ood[0], _aligned(ood[1], ood[0], "ood"))
+    clusters = cluster(feats.z, scfg.diversity)
+    topic = topic_probe(feats.z, [r.topic for r in train], scfg.diversity)
+    difficulty, d_metrics, d_plot = difficulty_signal(scfg.difficulty, train, feats, labels, ood)
+    quality, q_metrics, q_plot = quality_signal(scfg.quality, train, feats, negatives)
     rollout = labels.get("all") or labels.get("train") or {}
     rows = [
         {
@@ -232,7 +223,7 @@ def compute_signals(
     ]
     metrics = {
         "n_prompts": len(train),
-        "clusters": {"k": cfg.signals.diversity.n_clusters, "sizes": np.bincount(clusters).tolist()},
+        "clusters": {"k": scfg.diversity.n_clusters, "sizes": np.bincount(clusters).tolist()},
         "topic_probe": topic._asdict() if topic else None,
         "difficulty": d_metrics,
         "quality": q_metrics,

@@ -25,32 +25,12 @@ def sample_hf(
     seed: int,
     progress: str | None = None,
 ) -> list[list[str]]:
-    """k sampled completions per prompt. Deterministic given the seed (each batch reseeds)."""
-    import torch
-    from tqdm.auto import tqdm
+    """k sampled completions per prompt through HF ``generate``; deterministic given the seed."""
+    from saerl.models.generation import generate
 
-    device = next(model.parameters()).device
-    out: list[list[str]] = []
-    quiet = {"disable": True} if progress is None else {}
-    for b, start in enumerate(tqdm(range(0, len(prompts), batch_size), desc=progress, unit="batch", **quiet)):
-        texts = [format_prompt(tokenizer, p) for p in prompts[start : start + batch_size]]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-        torch.manual_seed(seed * 1_000_003 + b)
-        with torch.inference_mode():
-            gen = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=temperature,
-                top_p=1.0,
-                top_k=0,
-                num_return_sequences=k,
-                max_new_tokens=max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-        decoded = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-        out.extend(decoded[i * k : (i + 1) * k] for i in range(len(texts)))
-    return out
+    return generate(
+        model, tokenizer, prompts, max_new_tokens, batch_size, k, temperature, seed, progress=progress
+    )
 
 
 def sample_vllm(

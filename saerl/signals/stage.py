@@ -6,6 +6,9 @@
 - signals: per train prompt, a cluster, a predicted difficulty and a quality score, plus the
   preliminary-study metrics (topic probe, difficulty correlations in and out of distribution,
   quality AUC) against their baselines. Output: signals.jsonl + metrics.json.
+
+Which labels exist (train subset, OOD subset, every prompt) is decided by the stage graph; the
+builders receive them as input artifacts by role.
 """
 
 from __future__ import annotations
@@ -17,24 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from saerl.config import SaerlConfig, to_dict
-from saerl.data.grading import get_grader, resolve_grader_kind
+from saerl.data.grading import get_grader
 from saerl.data.records import Record
-from saerl.data.stage import data_stage, load_split
-from saerl.models.loading import load_model, load_tokenizer, resolve_device
-from saerl.models.stage import ModelRef, resolve_model
-from saerl.sae.stage import features_stage
-from saerl.store import Artifact, ArtifactStore, BuildContext
+from saerl.data.stage import load_split
+from saerl.models.loading import load_model, load_tokenizer
+from saerl.models.stage import model_name
+from saerl.store import Artifact, BuildContext
 
-LABELS_VERSION = "1"
-SIGNALS_VERSION = "2"  # 2: dense read-outs, 50-alpha ElasticNet grid
-
-
-def label_model_ref(cfg: SaerlConfig, store: ArtifactStore, data: Artifact) -> ModelRef:
-    name = cfg.signals.difficulty.label_model
-    if name == "source":
-        name = cfg.activations.source_model
-    return resolve_model(cfg, store, data, name)
+LABELS_VERSION = "2"  # 2: keyed by the stage graph (batch size and grader in the key)
+SIGNALS_VERSION = "3"  # 3: signals section only; OOD only when the OOD split has features
+LABEL_ROLES = {"labels_train": "train", "labels_ood": "ood", "labels_all": "all"}
 
 
 def subset(records: list[Record], n: int | None, seed: int, salt: str) -> list[Record]:
@@ -45,74 +40,44 @@ def subset(records: list[Record], n: int | None, seed: int, salt: str) -> list[R
     return [records[i] for i in sorted(rng.sample(range(len(records)), n))]
 
 
-def labels_stage(cfg: SaerlConfig, store: ArtifactStore, split: str, n: int | None) -> Artifact:
-    """Rollout labels for ``n`` seeded records of ``split`` (None: every record)."""
-    dcfg = cfg.signals.difficulty
-    data = data_stage(cfg, store)
-    ref = label_model_ref(cfg, store, data)
+def build_labels(ctx: BuildContext, p: dict[str, Any], inputs: dict[str, Artifact], device: str) -> None:
+    """Rollout labels (1 - pass rate over k samples) for ``p['n']`` seeded records of ``p['split']``."""
+    from saerl.signals.rollouts import failure_rates, sample_hf, sample_vllm
 
-    def build(ctx: BuildContext) -> None:
-        from saerl.signals.rollouts import failure_rates, sample_hf, sample_vllm
-
-        records = subset(load_split(data, split), n, dcfg.seed, f"labels/{split}")
-        device = resolve_device(cfg.device)
-        tok = load_tokenizer(ref.path)
-        prompts = [r.prompt for r in records]
-        start = time.perf_counter()
-        if dcfg.backend == "vllm":
-            completions = sample_vllm(
-                ref.path, tok, prompts, dcfg.samples, dcfg.temperature, dcfg.max_new_tokens, dcfg.seed
-            )
-        else:
-            model = load_model(ref.path, device=device)
-            completions = sample_hf(
-                model,
-                tok,
-                prompts,
-                dcfg.samples,
-                dcfg.temperature,
-                dcfg.max_new_tokens,
-                dcfg.batch_size,
-                dcfg.seed,
-                progress=f"rollouts {split}",
-            )
-        seconds = time.perf_counter() - start
-        grader = get_grader(resolve_grader_kind(cfg.data.grader, cfg.data.source))
-        difficulty = failure_rates(completions, [r.answer for r in records], grader)
-        with (ctx.path / "labels.jsonl").open("w") as fh:
-            for rec, d in zip(records, difficulty, strict=True):
-                fh.write(json.dumps({"id": rec.id, "difficulty": float(d)}) + "\n")
-        (ctx.path / "examples.json").write_text(
-            json.dumps(
-                [
-                    {"id": r.id, "prompt": r.prompt, "answer": r.answer, "completions": c[:2]}
-                    for r, c in list(zip(records, completions, strict=True))[:20]
-                ],
-                indent=1,
-            )
+    split, model = p["split"], inputs["model"]
+    records = subset(load_split(inputs["data"], split), p["n"], p["seed"], f"labels/{split}")
+    tok = load_tokenizer(model.path)
+    prompts = [r.prompt for r in records]
+    start = time.perf_counter()
+    k, temp, max_new = p["samples"], p["temperature"], p["max_new_tokens"]
+    if p["backend"] == "vllm":
+        completions = sample_vllm(str(model.path), tok, prompts, k, temp, max_new, p["seed"])
+    else:
+        lm = load_model(model.path, device=device)
+        completions = sample_hf(
+            lm, tok, prompts, k, temp, max_new, p["batch_size"], p["seed"], progress=f"rollouts {split}"
         )
-        ctx.accelerator_seconds = seconds if device.startswith("cuda") else 0.0
-        ctx.info.update(
-            split=split,
-            n=len(records),
-            label_model=ref.name,
-            seconds=round(seconds, 2),
-            prompts_per_s=round(len(records) / seconds, 2),
-            mean_difficulty=float(difficulty.mean()),
-            all_fail=float((difficulty == 1).mean()),
-            all_pass=float((difficulty == 0).mean()),
-        )
-
-    config = {
-        "split": split,
-        "n": n,
-        "samples": dcfg.samples,
-        "temperature": dcfg.temperature,
-        "max_new_tokens": dcfg.max_new_tokens,
-        "backend": dcfg.backend,
-        "seed": dcfg.seed,
-    }
-    return store.get_or_build("labels", LABELS_VERSION, config, build, inputs=[data.key, ref.key])
+    seconds = time.perf_counter() - start
+    difficulty = failure_rates(completions, [r.answer for r in records], get_grader(p["grader"]))
+    with (ctx.path / "labels.jsonl").open("w") as fh:
+        for rec, d in zip(records, difficulty, strict=True):
+            fh.write(json.dumps({"id": rec.id, "difficulty": float(d)}) + "\n")
+    examples = [
+        {"id": r.id, "prompt": r.prompt, "answer": r.answer, "completions": c[:2]}
+        for r, c in list(zip(records, completions, strict=True))[:20]
+    ]
+    (ctx.path / "examples.json").write_text(json.dumps(examples, indent=1))
+    ctx.accelerator_seconds = seconds if device.startswith("cuda") else 0.0
+    ctx.info.update(
+        split=split,
+        n=len(records),
+        label_model=model_name(model),
+        seconds=round(seconds, 2),
+        prompts_per_s=round(len(records) / seconds, 2),
+        mean_difficulty=float(difficulty.mean()),
+        all_fail=float((difficulty == 1).mean()),
+        all_pass=float((difficulty == 0).mean()),
+    )
 
 
 def read_labels(art: Artifact) -> dict[str, float]:
@@ -120,48 +85,44 @@ def read_labels(art: Artifact) -> dict[str, float]:
     return {r["id"]: r["difficulty"] for r in rows}
 
 
-def signals_stage(cfg: SaerlConfig, store: ArtifactStore) -> Artifact:
-    dcfg = cfg.signals.difficulty
-    data = data_stage(cfg, store)
-    feats_art = features_stage(cfg, store)
-    inputs = [data.key, feats_art.key]
-    label_arts: dict[str, Artifact] = {}
-    if dcfg.labels == "rollouts":
-        label_arts["train"] = labels_stage(cfg, store, "train", dcfg.n_labelled)
-        if dcfg.ood_split:
-            label_arts["ood"] = labels_stage(cfg, store, dcfg.ood_split, dcfg.n_ood_labelled)
-    if dcfg.label_all:
-        label_arts["all"] = labels_stage(cfg, store, "train", None)
-    inputs += [a.key for a in label_arts.values()]
+def build_signals(ctx: BuildContext, p: dict[str, Any], inputs: dict[str, Artifact], device: str) -> None:
+    from saerl.sae.features import load_features
+    from saerl.signals.compute import compute_signals
 
-    def build(ctx: BuildContext) -> None:
-        from saerl.signals.compute import compute_signals
-
-        labels = {name: read_labels(art) for name, art in label_arts.items()}
-        result = compute_signals(cfg, data, feats_art, labels, negatives=synth_negatives(cfg, store, data))
-        with (ctx.path / "signals.jsonl").open("w") as fh:
-            for row in result.rows:
-                fh.write(json.dumps(row) + "\n")
-        (ctx.path / "metrics.json").write_text(json.dumps(result.metrics, indent=2))
-        ctx.info.update(metrics=result.metrics)
-
-    return store.get_or_build("signals", SIGNALS_VERSION, to_dict(cfg.signals), build, inputs=inputs)
-
-
-def synth_negatives(cfg: SaerlConfig, store: ArtifactStore, data: Artifact) -> tuple[Any, list[str]] | None:
-    """Real data has no noise ground truth: corrupt a seeded share of clean prompts (METHOD.md
-    section 4) and featurise them, as the quality probe's negatives. None for the miniature."""
-    from saerl.data.noise import PROMPT_CORRUPTIONS, corrupt_prompt
-    from saerl.sae.stage import featurize
-
+    data, feats_art = inputs["data"], inputs["features"]
+    labels = {LABEL_ROLES[role]: read_labels(art) for role, art in inputs.items() if role in LABEL_ROLES}
     train = load_split(data, "train")
+    ood = None
+    if p["ood_split"]:
+        ood = (load_split(data, p["ood_split"]), load_features(feats_art.path, p["ood_split"]))
+    negatives = synth_negatives(p, inputs, train, device)
+    result = compute_signals(
+        p["signals"], train, load_features(feats_art.path, "train"), labels, ood, negatives
+    )
+    with (ctx.path / "signals.jsonl").open("w") as fh:
+        for row in result.rows:
+            fh.write(json.dumps(row) + "\n")
+    (ctx.path / "metrics.json").write_text(json.dumps(result.metrics, indent=2))
+    ctx.info.update(metrics=result.metrics)
+
+
+def synth_negatives(
+    p: dict[str, Any], inputs: dict[str, Artifact], train: list[Record], device: str
+) -> tuple[Any, list[str]] | None:
+    """Real data has no noise ground truth: corrupt a seeded share of clean prompts (the method's
+    quality labels, section 4 of docs/method.md) and featurise them, as the quality probe's
+    negatives. None for the miniature."""
+    from saerl.data.noise import PROMPT_CORRUPTIONS, corrupt_prompt
+    from saerl.sae.stage import Scorer
+
     if "noise" in train[0].meta:
         return None
-    qcfg = cfg.signals.quality
+    qcfg = p["signals"].quality
     rng = random.Random(f"quality-negatives/{qcfg.seed}")
     n = max(2, round(qcfg.synth_noise_rate * min(qcfg.n_labelled, len(train))))
     prompts = [corrupt_prompt(rng, rng.choice(PROMPT_CORRUPTIONS), r.prompt) for r in rng.sample(train, n)]
-    feats = featurize(cfg, store, prompts, [f"neg-{i}" for i in range(n)])
+    scorer = Scorer.load(inputs["source"], inputs["sae"], p["activations"], p["pooling"], device)
+    feats = scorer.features(prompts, [f"neg-{i}" for i in range(n)])
     return feats.z, prompts
 
 

@@ -21,7 +21,8 @@ from typing import Any
 
 import yaml
 
-from saerl.config import ConfigError, SaerlConfig, load_config
+from saerl.config import ConfigError, SaerlConfig, load_experiment
+from saerl.launch.graph import StageGraph
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Sweep:
     points: list[list[str]]
     """One override list per run (base overrides + grid assignment)."""
     base: dict[str, Any]
+    varying: tuple[str, ...] = ()
+    """The grid's keys: they name the run folders."""
 
 
 def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
@@ -39,6 +42,14 @@ def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
         spec = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read sweep file ({exc})") from exc
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: a sweep file is a mapping (name, config, overrides, grid)")
+    if not isinstance(spec.get("grid") or {}, dict):
+        raise ConfigError(f"{path}: grid must map dotted keys to lists of values")
+    if not isinstance(spec.get("overrides") or [], list):
+        raise ConfigError(f"{path}: overrides must be a list of key=value strings")
+    if not isinstance(spec.get("config") or {}, dict):
+        raise ConfigError(f"{path}: config must be a mapping")
     unknown = set(spec) - {"name", "config", "overrides", "grid"}
     if unknown:
         raise ConfigError(
@@ -54,23 +65,45 @@ def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
         [*base, *(f"{k}={json.dumps(v)}" for k, v in zip(grid, combo, strict=True))]
         for combo in itertools.product(*grid.values())
     ]
-    sweep = Sweep(name, points, spec.get("config") or {})
+    sweep = Sweep(name, points, spec.get("config") or {}, tuple(grid))
     for point in sweep.points:  # fail on a bad key before any work starts
         config_for(sweep, point)
     return sweep
 
 
 def config_for(sweep: Sweep, point: list[str]) -> SaerlConfig:
-    return load_config(overrides=point, base=sweep.base)
+    try:
+        return load_experiment(overrides=point, base=sweep.base)
+    except ConfigError as exc:
+        raise ConfigError(f"sweep {sweep.name}, point {' '.join(point[1:])}: {exc}") from None
+
+
+def sweep_graphs(sweep: Sweep) -> list[StageGraph]:
+    """One stage graph per point; the plan of their run nodes shares every common stage."""
+    return [StageGraph(config_for(sweep, p), sweep.varying) for p in sweep.points]
 
 
 def run_sweep(sweep: Sweep) -> list[Path]:
-    from saerl.rl.run import train_run
+    """Every point's run, in order, through one executor (each shared stage built once)."""
+    from saerl.launch.local import LocalExecutor
     from saerl.store import ArtifactStore
 
+    graphs = sweep_graphs(sweep)
+    check_distinct(graphs)
+    first = graphs[0].cfg
+    ex = LocalExecutor(ArtifactStore(first.store_dir), first.device)
     paths = []
-    for i, point in enumerate(sweep.points):
-        cfg = config_for(sweep, point)
-        print(f"[{i + 1}/{len(sweep.points)}] {' '.join(point[1:])}", flush=True)
-        paths.append(train_run(cfg, ArtifactStore(cfg.store_dir)))
+    for i, (graph, point) in enumerate(zip(graphs, sweep.points, strict=True)):
+        print(f"[{i + 1}/{len(graphs)}] {' '.join(point[1:])}", flush=True)
+        paths.append(ex.materialize(graph.run))
     return paths
+
+
+def check_distinct(graphs: list[StageGraph]) -> None:
+    """Two points of one sweep must never share a run folder."""
+    seen: dict[str, int] = {}
+    for i, g in enumerate(graphs):
+        folder = g.run.params["name"]
+        if folder in seen:
+            raise ConfigError(f"sweep points {seen[folder] + 1} and {i + 1} resolve to the same run {folder}")
+        seen[folder] = i

@@ -1,0 +1,101 @@
+"""The RL run's trainer callback: greedy evaluation at step 0, every `eval_every` steps and at the
+end; train metrics to the tracker; a progress bar with reward and accuracy (off under CI /
+TQDM_DISABLE). Imported only when training, since it subclasses transformers' TrainerCallback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from transformers import TrainerCallback
+
+from saerl.data.records import Record
+from saerl.models.generation import greedy_accuracy
+from saerl.rl.config import RLConfig
+from saerl.tracking import Tracker
+
+
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    evals: dict[str, list[Record]],
+    grader: Callable[[str, str], bool],
+    cfg: RLConfig,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Greedy accuracy per eval split and their average (``eval/average``)."""
+    was_training = model.training
+    model.eval()
+    out = {
+        f"eval/{name}/accuracy": greedy_accuracy(
+            model,
+            tokenizer,
+            recs,
+            grader,
+            cfg.eval_max_new_tokens,
+            progress=f"eval {name}" if progress else None,
+        )
+        for name, recs in evals.items()
+    }
+    if was_training:
+        model.train()
+    out["eval/average"] = sum(out.values()) / len(out)
+    return out
+
+
+class EvalCallback(TrainerCallback):  # type: ignore[misc]
+    def __init__(
+        self,
+        cfg: RLConfig,
+        tokenizer: Any,
+        evals: dict[str, list[Record]],
+        grader: Callable[[str, str], bool],
+        tracker: Tracker,
+        desc: str = "rl",
+    ) -> None:
+        self.cfg, self.tokenizer, self.evals, self.grader, self.tracker = (
+            cfg,
+            tokenizer,
+            evals,
+            grader,
+            tracker,
+        )
+        self.desc = desc
+        self.last: dict[str, float] = {}
+        self.bar: Any = None
+
+    def _evaluate(self, step: int, model: Any) -> None:
+        self.last = evaluate(model, self.tokenizer, self.evals, self.grader, self.cfg, progress=True)
+        self.tracker.log(step, self.last)
+        if self.bar is not None:
+            self.bar.set_postfix(acc=f"{self.last['eval/average']:.3f}", refresh=False)
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=self.cfg.steps, initial=state.global_step, desc=self.desc, unit="step")
+        if state.global_step == 0:
+            self._evaluate(0, model)
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+        train = {f"train/{k}": v for k, v in (logs or {}).items() if isinstance(v, (int, float))}
+        if train:
+            self.tracker.log(state.global_step, train)
+            if self.bar is not None and "train/reward" in train:
+                acc = self.last.get("eval/average")
+                post = {"reward": f"{train['train/reward']:.3f}"}
+                if acc is not None:
+                    post["acc"] = f"{acc:.3f}"
+                self.bar.set_postfix(post, refresh=False)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
+        step = state.global_step
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+        if step % self.cfg.eval_every == 0 or step == self.cfg.steps:
+            self._evaluate(step, model)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

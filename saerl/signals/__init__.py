@@ -1,0 +1,1 @@
+"""Per-prompt signals from pooled SAE features: diversity clusters, difficulty, quality."""
