@@ -1,4 +1,4 @@
-"""Convergence measures from logged eval curves (METHOD.md, 'Measures used in every report').
+"""Convergence measures from logged eval curves (docs/method.md, 'Measures used in every report').
 
 steps-to-target: the first eval step at which a run reaches the target accuracy; by default the
 target is the best average accuracy of the vanilla curve (mean over its seeds) for the same target

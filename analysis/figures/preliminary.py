@@ -1,4 +1,4 @@
-"""The preliminary study (METHOD.md sections 2-4): do SAE features carry topic, difficulty and
+"""The preliminary study (docs/method.md sections 2-4): do SAE features carry topic, difficulty and
 quality? Four figures from the signals stage's metrics.json and the features' z."""
 
 from __future__ import annotations

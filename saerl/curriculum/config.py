@@ -23,16 +23,16 @@ class CurriculumConfig:
     """How the scored prompts become the RL trainer's ordered batches."""
 
     mode: Mode = "saerl"
-    """The full method or one ablation (METHOD.md section 5)."""
+    """The full method or one ablation (docs/method.md section 5)."""
     batch_size: int = 32
     """B: prompts per RL step (must equal the RL trainer's prompts per optimizer step). OUR CHOICE
-    for the miniature (METHOD.md leaves B to the trainer): with 8 prompts per step every learning
+    for the miniature (docs/method.md leaves B to the trainer): with 8 prompts per step every learning
     rate that moved the model lowered held-out accuracy; 32 is the smallest tried where RL gains
     (analysis/LOG.md, "GRPO degradation: diagnostics")."""
     rho: float = 0.25
-    """Mixing ratio: adjacent batches exchange floor(rho * B) items (METHOD.md default 0.25)."""
+    """Mixing ratio: adjacent batches exchange floor(rho * B) items (docs/method.md default 0.25)."""
     quality_fraction: float = 0.1
-    """Drop this lowest-quality fraction q (METHOD.md default 10%)."""
+    """Drop this lowest-quality fraction q (docs/method.md default 10%)."""
     quality_threshold: float | None = None
     """If set, drop items with quality below this instead of the lowest fraction."""
     seed: int = 0

@@ -1,25 +1,34 @@
-"""The ordered batch stream: a pure function from per-prompt signals to batches (METHOD.md section 2).
+"""The ordered batch stream: a pure function from per-prompt signals to batches (docs/method.md section 2).
 
-    filter (quality) -> cluster-first chunks, easy-to-hard within each cluster -> chunks of B
+    filter (quality) -> cluster the kept prompts -> easy-to-hard within each cluster -> chunks of B
     -> round-robin across clusters, paced by cluster size so all clusters end together
     -> moderate mixing between adjacent batches (rho)
 
-Two details are OUR CHOICE and documented here:
+Clustering comes after the filter (the method's order): when a ``recluster`` function is given, the
+kept prompts are clustered afresh and ``Signals.cluster`` is ignored; without one, the given
+clusters are used as they are (tests, and callers that clustered the kept set themselves).
+
+Three details are OUR CHOICE and documented here:
 - Remainder: a cluster whose size is not a multiple of B leaves < B of its hardest items over. These
   leftovers are pooled, sorted easy-to-hard and appended as the final batches (so every batch has
   exactly B items except the very last one, and these remainder batches are the only ones that mix
   clusters when rho = 0). They are marked `remainder` in the output.
-- Mixing: with m = floor(rho * B), batch t hands its last m items (its hardest) to batch t+1 and
-  receives batch t+1's first m items (its easiest). Every adjacent pair thus exchanges exactly m items
-  and no item moves more than one batch, which a sequential tail-swap would not guarantee. rho <= 0.5;
-  rho = 0.5 replaces every item of an inner batch. The partial last batch takes no part in mixing.
+- Mixing: with m = floor(rho * B), the tail (last m items, the hardest) of every full batch moves to
+  an adjacent batch, and each batch receives exactly one tail: every mixed batch keeps exactly B - m
+  of its own items and holds m foreign ones (own share 1 - m/B), and every item appears once. Tails
+  are exchanged within consecutive pairs (0, 1), (2, 3), ...; with an odd number of full batches the
+  last three form a cycle (t -> t+1 -> t+2 -> t), the one move of two batches. A chain where every
+  tail moves to the next batch cannot balance at the ends without wrapping the hardest items of the
+  last batch into the first one. rho <= 0.5; the partial last batch takes no part in mixing.
+- The mixed batch lists its own items first, then the foreign ones (order inside a batch does not
+  change a step).
 
-Each ablation of METHOD.md section 5 is a `mode` that changes exactly one component.
+Each ablation of docs/method.md section 5 is a `mode` that changes exactly one component.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +66,7 @@ class Curriculum:
     position: np.ndarray  # position within the batch
     remainder: np.ndarray  # bool: row belongs to a remainder batch (see module docstring)
     dropped: np.ndarray  # indices removed by the quality filter
+    clusters: np.ndarray  # per input prompt, the cluster it was ordered in (-1: dropped or vanilla)
 
     @property
     def n_batches(self) -> int:
@@ -99,29 +109,51 @@ def _interleave(per_cluster: list[list[np.ndarray]]) -> list[np.ndarray]:
     return [per_cluster[c][j] for _, c, j in sorted(timed)]
 
 
+def mixing_partners(n: int) -> list[int]:
+    """partner[t]: the batch that receives batch t's tail (pairs, and a 3-cycle for odd n >= 3)."""
+    if n < 2:
+        return list(range(n))
+    partner = [t + 1 if t % 2 == 0 else t - 1 for t in range(n)]
+    if n % 2:
+        partner[n - 3], partner[n - 2], partner[n - 1] = n - 2, n - 1, n - 3
+    return partner
+
+
 def _mix(batches: list[np.ndarray], m: int) -> list[np.ndarray]:
-    """Batch t sends its last m items to t+1 and receives t+1's first m (see module docstring)."""
+    """Every batch sends its last m items to its partner and receives exactly one tail."""
     if m == 0 or len(batches) < 2:
         return batches
-    out = []
+    partner = mixing_partners(len(batches))
+    received: list[np.ndarray] = [np.array([], dtype=int)] * len(batches)
     for t, b in enumerate(batches):
-        head = batches[t - 1][-m:] if t > 0 else b[:m]  # t-1's tail replaces our head
-        tail = batches[t + 1][:m] if t + 1 < len(batches) else b[-m:]  # t+1's head replaces our tail
-        out.append(np.concatenate([head, b[m : len(b) - m], tail]))
-    return out
+        received[partner[t]] = b[len(b) - m :]
+    return [np.concatenate([b[: len(b) - m], received[t]]) for t, b in enumerate(batches)]
 
 
-def build_curriculum(signals: Signals, cfg: CurriculumConfig) -> Curriculum:
+def build_curriculum(
+    signals: Signals,
+    cfg: CurriculumConfig,
+    recluster: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Curriculum:
+    """The ordered stream. ``recluster(kept_indices) -> labels`` clusters the prompts that survive
+    the quality filter (the method's order); None uses ``signals.cluster`` as given."""
     n = len(signals.ids)
     B = cfg.batch_size
     rng = np.random.default_rng(cfg.seed)
+    clusters = np.full(n, -1, dtype=int)
     if cfg.mode == "vanilla":
         batches, leftover = _chunks(rng.permutation(n), B)
         rest = [leftover] if len(leftover) else []
-        return _assemble(batches, rest, np.array([], dtype=int), full_count=len(batches))
+        return _assemble(batches, rest, np.array([], dtype=int), len(batches), clusters)
 
     keep = np.ones(n, dtype=bool) if cfg.mode == "no_quality_filter" else quality_filter(signals.quality, cfg)
     kept = np.flatnonzero(keep)
+    if cfg.mode == "no_cluster":
+        clusters[kept] = 0
+    elif recluster is not None:
+        clusters[kept] = recluster(kept)
+    else:
+        clusters[kept] = signals.cluster[kept]
     difficulty = _difficulty_for(signals, cfg.mode)
     rho = 0.0 if cfg.mode == "no_mixing" else cfg.rho
 
@@ -135,8 +167,8 @@ def build_curriculum(signals: Signals, cfg: CurriculumConfig) -> Curriculum:
         leftovers = [leftover]
     else:
         per_cluster, leftovers = [], []
-        for c in np.unique(signals.cluster[kept]):
-            chunks, leftover = _chunks(easy_to_hard(kept[signals.cluster[kept] == c]), B)
+        for c in np.unique(clusters[kept]):
+            chunks, leftover = _chunks(easy_to_hard(kept[clusters[kept] == c]), B)
             if chunks:
                 per_cluster.append(chunks)
             leftovers.append(leftover)
@@ -146,11 +178,15 @@ def build_curriculum(signals: Signals, cfg: CurriculumConfig) -> Curriculum:
     extra, last = _chunks(pool, B)
     full = _mix(batches + extra, int(np.floor(rho * B)))
     tail = [last] if len(last) else []
-    return _assemble(full, tail, np.flatnonzero(~keep), full_count=len(batches))
+    return _assemble(full, tail, np.flatnonzero(~keep), len(batches), clusters)
 
 
 def _assemble(
-    full: list[np.ndarray], tail: list[np.ndarray], dropped: np.ndarray, full_count: int
+    full: list[np.ndarray],
+    tail: list[np.ndarray],
+    dropped: np.ndarray,
+    full_count: int,
+    clusters: np.ndarray,
 ) -> Curriculum:
     """Flatten batches into the row arrays; batches at index >= full_count are remainder batches."""
     all_batches = full + tail
@@ -160,4 +196,4 @@ def _assemble(
     batch = np.concatenate([np.full(len(b), t) for t, b in enumerate(all_batches)])
     position = np.concatenate([np.arange(len(b)) for b in all_batches])
     remainder = batch >= full_count
-    return Curriculum(order, batch, position, remainder, np.sort(dropped))
+    return Curriculum(order, batch, position, remainder, np.sort(dropped), clusters)

@@ -8,6 +8,7 @@ statistics (clusters per batch, mean difficulty) go to batches.json.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from saerl.data.records import Record
 from saerl.data.stage import load_split
 from saerl.store import Artifact, BuildContext
 
-VERSION = "2"  # 2: keyed by the stage graph
+VERSION = "3"  # 3: mixing by tail exchange; the kept prompts are clustered after the filter
 FILE = "curriculum.parquet"
 CONFIG_KEY = b"saerl.curriculum"
 
@@ -50,6 +51,22 @@ def signals_for(cfg: CurriculumConfig, records: list[Record], signals: Artifact 
     )
 
 
+def kept_clusterer(
+    inputs: dict[str, Artifact], records: list[Record], diversity: Any
+) -> Callable[[np.ndarray], np.ndarray] | None:
+    """k-means on the pooled SAE features of the prompts the quality filter kept (the method clusters
+    after filtering), or None when the graph gave no features (vanilla, no_cluster)."""
+    if "features" not in inputs:
+        return None
+    from saerl.sae.features import load_features
+    from saerl.signals.diversity import cluster
+
+    feats = load_features(inputs["features"].path, "train")
+    if feats.ids != [r.id for r in records]:
+        raise ValueError(f"{inputs['features'].path}: features are not aligned with the train split")
+    return lambda kept: cluster(feats.z[kept], diversity)
+
+
 def write_curriculum(path: Path, cur: Curriculum, sig: Signals, records: list[Record], config: dict) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -62,7 +79,7 @@ def write_curriculum(path: Path, cur: Curriculum, sig: Signals, records: list[Re
             "id": [records[i].id for i in o],
             "prompt": [records[i].prompt for i in o],
             "answer": [records[i].answer for i in o],
-            "cluster": sig.cluster[o].astype(np.int32),
+            "cluster": cur.clusters[o].astype(np.int32),
             "difficulty": sig.difficulty[o].astype(float),
             "quality": sig.quality[o].astype(float),
             "remainder": cur.remainder,
@@ -80,7 +97,7 @@ def batch_stats(cur: Curriculum, sig: Signals) -> list[dict[str, Any]]:
             {
                 "batch": t,
                 "size": len(rows),
-                "clusters": len(set(sig.cluster[rows].tolist())),
+                "clusters": len(set(cur.clusters[rows].tolist())),
                 "mean_difficulty": float(sig.difficulty[rows].mean()),
                 "mean_quality": float(sig.quality[rows].mean()),
                 "remainder": bool(cur.remainder[cur.batch == t].any()),
@@ -95,7 +112,7 @@ def build_curriculum_file(
     cfg: CurriculumConfig = params["curriculum"]
     records = load_split(inputs["data"], "train")
     sig = signals_for(cfg, records, inputs.get("signals"))
-    cur = build_curriculum(sig, cfg)
+    cur = build_curriculum(sig, cfg, kept_clusterer(inputs, records, params.get("diversity")))
     write_curriculum(ctx.path / FILE, cur, sig, records, to_dict(cfg))
     stats = batch_stats(cur, sig)
     (ctx.path / "batches.json").write_text(json.dumps(stats, indent=1))

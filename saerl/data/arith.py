@@ -6,7 +6,7 @@ operand digits, operations and carries/borrows (all kept in `meta`). Splits:
 - sft: clean items with solutions, operands up to `sft_max_digits` (the warm-start's diet);
 - train: the RL/scoring pool, operands up to `max_digits`, a `noise_rate` fraction corrupted;
 - eval_id: clean, same distribution as train;
-- eval_ood: clean, operands exactly one digit longer (FACTS.md: two steps harder stays at 0%).
+- eval_ood: clean, operands exactly one digit longer (docs/tools.md: two steps harder stays at 0%).
 Noise ground truth lives in meta['noise'] and is used for evaluation of the quality probe only.
 No prompt appears in two splits. Everything is a function of the config: same seed, same bytes.
 """

@@ -20,11 +20,11 @@ class ArithConfig:
     n_sft: int = 3000
     """Clean items with step-by-step solutions for the warm-start SFT (disjoint from train)."""
     n_eval_id: int = 300
-    """In-distribution eval items (300+ keeps eval noise near 2.6 points; FACTS.md)."""
+    """In-distribution eval items (300+ keeps eval noise near 2.6 points; docs/tools.md)."""
     n_eval_ood: int = 300
     """Out-of-distribution eval items: operands one digit longer than in-distribution."""
     max_digits: int = 2
-    """Largest operand length in train/sft/eval_id. OUR CHOICE: FACTS.md found a split two steps
+    """Largest operand length in train/sft/eval_id. OUR CHOICE: docs/tools.md found a split two steps
     harder stays at 0%, so the OOD split is exactly one digit harder."""
     sft_max_digits: int = 2
     """Largest operand length in the SFT split; set below `max_digits` to leave RL unseen ground."""

@@ -1,6 +1,6 @@
 """Load prompts from a hub name or a local file/folder through `datasets`, mapped onto `Record`s.
 
-Mappings (METHOD.md's datasets): DeepMath-103K (question, final_answer, difficulty, topic), MATH
+Mappings (docs/method.md's datasets): DeepMath-103K (question, final_answer, difficulty, topic), MATH
 (problem, solution with a \\boxed{} answer, level, type), GSM8K (question, answer ending '#### n'),
 saerl's own record files, and a generic mapping by column names. Bad rows are skipped and counted
 by reason in a `LoadReport`; an unreadable source raises `DataError` naming it.

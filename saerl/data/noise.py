@@ -1,5 +1,5 @@
 """Corruptions that make low-quality prompts: used by the miniature's generator (ground truth kept in
-meta['noise']) and to synthesise quality-probe negatives from clean real data (METHOD.md section 4)."""
+meta['noise']) and to synthesise quality-probe negatives from clean real data (docs/method.md section 4)."""
 
 from __future__ import annotations
 

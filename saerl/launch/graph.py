@@ -237,8 +237,14 @@ class StageGraph:
     def curriculum(self) -> Node:
         c = self.cfg.curriculum
         # Vanilla orders by a seeded shuffle: it needs no model signals, so it never waits for the SAE.
-        inputs = {"data": self.data} if c.mode == "vanilla" else {"data": self.data, "signals": self.signals}
-        return Node("curriculum", f"curriculum {c.mode}", {"curriculum": c}, inputs)
+        if c.mode == "vanilla":
+            return Node("curriculum", f"curriculum {c.mode}", {"curriculum": c}, {"data": self.data})
+        params: dict[str, Any] = {"curriculum": c}
+        inputs = {"data": self.data, "signals": self.signals}
+        if c.mode != "no_cluster":  # the prompts kept by the quality filter are clustered on z
+            params["diversity"] = self.cfg.signals.diversity
+            inputs["features"] = self.features
+        return Node("curriculum", f"curriculum {c.mode}", params, inputs)
 
     @functools.cached_property
     def target(self) -> Node:

@@ -32,7 +32,7 @@ class ModelSpec:
 
 def _default_family() -> tuple[ModelSpec, ...]:
     # Two architectures x two sizes: the smallest Qwen2 is the SAE source; larger models of both
-    # families are RL targets (METHOD.md section 6). Depth stays at 4: on 2 CPU cores a 6-layer
+    # families are RL targets (docs/method.md section 6). Depth stays at 4: on 2 CPU cores a 6-layer
     # 192-wide model (3.6M) trained at ~4.8k tok/s, too slow for the miniature's time budget.
     return (
         ModelSpec("qwen2-xs", "qwen2", hidden_size=128, num_layers=4, num_heads=4, intermediate_size=512),
@@ -52,7 +52,7 @@ class SftConfig:
     batch_size: int = 64
     """Sequences per step."""
     lr: float = 2e-3
-    """Peak AdamW learning rate (FACTS.md: 2e-3 works at this size)."""
+    """Peak AdamW learning rate (docs/tools.md: 2e-3 works at this size)."""
     warmup_steps: int = 30
     """Linear warmup, then cosine decay to 10% of lr."""
     weight_decay: float = 0.01

@@ -1,6 +1,6 @@
 """A ByteLevel BPE tokenizer for the miniature, trained on its own corpus (no hub).
 
-Digits are always single tokens (FACTS.md: column arithmetic needs them); Qwen-style chat special
+Digits are always single tokens (docs/tools.md: column arithmetic needs them); Qwen-style chat special
 tokens and template, so the tiny models are prompted exactly as a real chat model would be.
 """
 

@@ -49,9 +49,9 @@ class RLConfig:
     eval_every: int = 10
     """Greedy evaluation every N steps (and at step 0 and at the end)."""
     eval_splits: tuple[str, ...] = ("eval_id", "eval_ood")
-    """Data splits evaluated; on real data, the six benchmarks of METHOD.md as loaded sources."""
+    """Data splits evaluated; on real data, the six benchmarks of docs/method.md as loaded sources."""
     eval_items: int = 300
-    """Items per eval split (300 keeps the noise near 2.6 points; FACTS.md)."""
+    """Items per eval split (300 keeps the noise near 2.6 points; docs/tools.md)."""
     eval_max_new_tokens: int = 96
     """Generation budget of the greedy evaluation."""
     save_every: int = 20

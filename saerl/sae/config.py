@@ -8,13 +8,13 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class ActivationsConfig:
-    """How the source model S is run over prompts (METHOD.md section 1)."""
+    """How the source model S is run over prompts (docs/method.md section 1)."""
 
     source_model: str = "qwen2-xs"
     """A name from models.family (the miniature), a local HF folder, or a hub id."""
     layer: int = -1
     """Decoder layer L whose residual output (`model.layers.L`) is read; -1 picks round(0.55 * depth)
-    (KNOWN: 'intermediate layer'; 0.55 is OUR CHOICE, inside METHOD.md's 0.5-0.6)."""
+    (KNOWN: 'intermediate layer'; 0.55 is OUR CHOICE, inside docs/method.md's 0.5-0.6)."""
     chat_template: bool = True
     """Format prompts with the tokenizer's chat template, exactly as the RL trainer sees them."""
     tokens: Literal["content", "non_special"] = "content"
@@ -83,7 +83,7 @@ class SaeConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    """Pooled per-prompt SAE features z_i (METHOD.md section 1)."""
+    """Pooled per-prompt SAE features z_i (docs/method.md section 1)."""
 
     pooling: Literal["mean", "max"] = "mean"
     """How token-level SAE activations become one vector per prompt."""

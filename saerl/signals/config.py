@@ -8,7 +8,7 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class DiversityConfig:
-    """k-means on normalised z (METHOD.md section 2; algorithm and K are OUR CHOICE)."""
+    """k-means on normalised z (docs/method.md section 2; algorithm and K are OUR CHOICE)."""
 
     n_clusters: int = 8
     """K. Must not exceed the number of prompts."""
@@ -31,12 +31,12 @@ class DifficultyConfig:
     label_model: str = "source"
     """'source' (the SAE's source model), 'target' (rl target), or a family name / HF folder / hub id."""
     n_labelled: int = 600
-    """Size of the labelled random subset (METHOD.md: 1-2k on real data; scaled down here)."""
+    """Size of the labelled random subset (docs/method.md: 1-2k on real data; scaled down here)."""
     label_all: bool = False
     """Also label every prompt with rollouts (needed by the 'rollout' curriculum baseline and the
     cost comparison; this is the expensive route the SAE proxy replaces)."""
     samples: int = 8
-    """k rollouts per prompt (METHOD.md: 8-16)."""
+    """k rollouts per prompt (docs/method.md: 8-16)."""
     temperature: float = 1.0
     """Sampling temperature of the rollouts."""
     max_new_tokens: int = 96

@@ -1,5 +1,5 @@
 """Diversity: k-means clusters of normalised SAE features, and the topic probe of the preliminary
-study (a linear classifier on z should beat the majority-class baseline; METHOD.md section 2)."""
+study (a linear classifier on z should beat the majority-class baseline; docs/method.md section 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The linear read-outs on features: the ElasticNet difficulty proxy (METHOD.md section 3), the
+"""The linear read-outs on features: the ElasticNet difficulty proxy (docs/method.md section 3), the
 quality probe (section 4), their baselines, and the correlation/AUC measures reported for them."""
 
 from __future__ import annotations
