@@ -1,4 +1,4 @@
-# saerl: every target works on a laptop CPU; `make sweep` (later) submits to Slurm.
+# saerl: every target works on a laptop CPU; `make sweep` submits a sweep to Slurm (slurm/*.yaml profiles).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test check demo report bench lock clean
+.PHONY: install test check demo report bench lock clean sweep slurm-up slurm-down
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -46,6 +46,19 @@ RUNS ?= runs/miniature
 OUT ?= reports/$(notdir $(RUNS))
 report: install  ## report from RUNS (a runs/<sweep> folder or a W&B entity/project) into OUT
 	$(BIN)/saerl report $(RUNS) --out $(OUT)
+
+SWEEP ?= sweeps/miniature.yaml
+CLUSTER ?= local-slurm
+DRY_RUN ?=
+sweep: install  ## submit SWEEP to the cluster of profile CLUSTER (slurm/<CLUSTER>.yaml); DRY_RUN=1 writes the sbatch scripts only
+	$(BIN)/saerl sweep $(SWEEP) CLUSTER=$(CLUSTER) $(if $(DRY_RUN),DRY_RUN=$(DRY_RUN))
+
+slurm-up:  ## install (Debian packages) and start a two-node Slurm on this machine (root)
+	bash slurm/install.sh
+	bash slurm/up.sh
+
+slurm-down:  ## stop the one-machine Slurm
+	bash slurm/down.sh
 
 bench: install  ## throughput of the miniature's stages on this machine -> reports/bench.json
 	$(PY) -m saerl.bench

@@ -195,14 +195,29 @@ def cmd_study(sweep_file: Path, overrides: list[str]) -> None:
     print(format_table(summary_rows(build(read_run(p) for p in paths))))
 
 
-def cmd_plan(target: Path | None, overrides: list[str]) -> None:
-    """Print the stage graph of a config or sweep file: nodes in build order, keys, what is built."""
+def cluster_args(args: list[str]) -> tuple[list[str], str, bool]:
+    """(overrides, CLUSTER=<profile>, DRY_RUN=1) from the arguments after a sweep or config file."""
+    rest, cluster, dry = [], "", False
+    for arg in args:
+        if arg.startswith("CLUSTER="):
+            cluster = arg.partition("=")[2]
+        elif arg.startswith("DRY_RUN="):
+            dry = arg.partition("=")[2] not in ("", "0", "false", "no")
+        else:
+            rest.append(arg)
+    return rest, cluster, dry
+
+
+def cmd_plan(target: Path | None, args: list[str]) -> None:
+    """Print the stage graph of a config or sweep file: nodes in build order, keys, what is built;
+    with CLUSTER=<profile>, each node's request, GPU-hours and its latest job."""
     import yaml as _yaml
 
     from saerl.launch.graph import Plan
     from saerl.launch.plan import describe
     from saerl.launch.sweep import check_distinct, read_sweep, sweep_graphs
 
+    overrides, cluster, _ = cluster_args(args)
     is_sweep = False
     if target is not None and target.is_file():
         try:
@@ -212,15 +227,72 @@ def cmd_plan(target: Path | None, overrides: list[str]) -> None:
         is_sweep = isinstance(spec, dict) and "grid" in spec
     if is_sweep:
         assert target is not None
-        sweep = read_sweep(target, overrides)
-        graphs = sweep_graphs(sweep)
+        if cluster:
+            cmd_status(target, args, title="plan")
+            return
+        graphs = sweep_graphs(read_sweep(target, overrides))
         check_distinct(graphs)
-        title = f"sweep {sweep.name} ({target})"
+        title = f"sweep {graphs[0].cfg.name} ({target})"
     else:
         graphs = [StageGraph(load_experiment(target, overrides))]
         title = f"config {target or '(defaults)'}"
     plan = Plan.of([g.run for g in graphs])
     print(describe(plan, Path(graphs[0].cfg.store_dir), title))
+
+
+def cmd_sweep(sweep_file: Path, args: list[str]) -> None:
+    """Submit a sweep to the cluster of CLUSTER=<profile> (DRY_RUN=1: write the sbatch scripts only)."""
+    from saerl.launch.plan import describe
+    from saerl.launch.profiles import load_profile
+    from saerl.launch.slurm import SweepPlan, submit_sweep
+    from saerl.launch.sweep import read_sweep
+
+    overrides, cluster, dry = cluster_args(args)
+    if not cluster:
+        raise ValueError("sweep: name a cluster profile, e.g. CLUSTER=local-slurm (see slurm/*.yaml)")
+    profile = load_profile(cluster)
+    sp = SweepPlan.of(read_sweep(sweep_file, overrides))
+    decisions = submit_sweep(sp, profile, dry_run=dry)
+    jobs = {d.node.id: (d.job_id or "-", d.action, "") for d in decisions}
+    print(describe(sp.plan, sp.store_root, f"sweep {sp.name} on {cluster}", profile, jobs))
+    n_new = sum(d.action in ("submitted", "dry-run") for d in decisions)
+    where = f"; scripts in {sp.log_dir / 'dry-run'}" if dry else f"; logs in {sp.log_dir}"
+    print(f"{'would submit' if dry else 'submitted'} {n_new} job(s){where}")
+
+
+def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None:
+    """Every node of a sweep: built/done in the store and run folders, its latest job and Slurm state,
+    the log of each failure."""
+    from saerl.launch.plan import describe
+    from saerl.launch.profiles import load_profile
+    from saerl.launch.slurm import SubmissionRecord, SweepPlan, job_states
+    from saerl.launch.sweep import read_sweep
+
+    overrides, cluster, _ = cluster_args(args)
+    profile = load_profile(cluster) if cluster else None
+    sp = SweepPlan.of(read_sweep(sweep_file, overrides))
+    latest = SubmissionRecord(sp.store_root).latest()
+    states = job_states(s.job_id for s in latest.values())
+    jobs = {i: (s.job_id, states.get(s.job_id, "UNKNOWN"), s.stderr) for i, s in latest.items()}
+    print(describe(sp.plan, sp.store_root, f"{title}: sweep {sp.name}", profile, jobs))
+
+
+def cmd_cancel(sweep_file: Path, args: list[str]) -> None:
+    """Cancel the sweep's jobs that are still pending or running."""
+    import subprocess
+
+    from saerl.launch.slurm import ACTIVE, SubmissionRecord, SweepPlan, job_states
+    from saerl.launch.sweep import read_sweep
+
+    overrides, _, _ = cluster_args(args)
+    sp = SweepPlan.of(read_sweep(sweep_file, overrides))
+    mine = {n.id for n in sp.plan.nodes}
+    subs = [s for i, s in SubmissionRecord(sp.store_root).latest().items() if i in mine]
+    states = job_states(s.job_id for s in subs)
+    live = sorted({s.job_id for s in subs if states.get(s.job_id) in ACTIVE})
+    if live:
+        subprocess.run(["scancel", *live], check=True)
+    print(f"cancelled {len(live)} job(s): {' '.join(live) or '-'}")
 
 
 def cmd_report(argv: list[str]) -> None:
@@ -255,6 +327,13 @@ def cmd_report(argv: list[str]) -> None:
     print(f"report: {report} ({len(rs.runs)} runs)")
 
 
+SWEEP_COMMANDS: dict[str, Callable[[Path, list[str]], None]] = {
+    "sweep": cmd_sweep,
+    "status": cmd_status,
+    "cancel": cmd_cancel,
+}
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="saerl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
@@ -264,7 +343,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = sub.add_parser("study", help=(cmd_study.__doc__ or "").splitlines()[0])
     p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...]")
     p = sub.add_parser("plan", help=(cmd_plan.__doc__ or "").splitlines()[0])
-    p.add_argument("args", nargs="*", metavar="[config.yaml | sweep.yaml] [key=value ...]")
+    p.add_argument("args", nargs="*", metavar="[config.yaml | sweep.yaml] [key=value ...] [CLUSTER=profile]")
+    for name, sweep_fn in SWEEP_COMMANDS.items():
+        p = sub.add_parser(name, help=(sweep_fn.__doc__ or "").splitlines()[0])
+        p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...] [CLUSTER=profile] [DRY_RUN=1]")
     p = sub.add_parser("report", help=(cmd_report.__doc__ or "").splitlines()[0], add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="RUNS [--out DIR] ...")
     return parser.parse_args(argv)
@@ -291,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.command == "study":
             cmd_study(Path(ns.args[0]), ns.args[1:])
+            return 0
+        if ns.command in SWEEP_COMMANDS:
+            SWEEP_COMMANDS[ns.command](Path(ns.args[0]), ns.args[1:])
             return 0
         path, overrides = split_config_args(ns.args)
         if ns.command == "plan":

@@ -6,6 +6,12 @@ version, its config and the keys of its inputs. A stage builds into a temporary 
 every file) is written last and the folder is renamed into place in one step. Readers only accept a
 folder whose manifest exists and matches its files, so a crash at any point leaves nothing that is
 read: the next call rebuilds.
+
+Many processes (Slurm jobs on a shared filesystem) may ask for one key at once: a builder holds a
+lock per key (``flock`` on ``.locks/<stage>-<key>``); the others wait, then find the published
+artifact and reuse it. A published artifact that passes its check is never deleted or replaced;
+build folders carry the builder's host and pid, and only those of dead processes on this host are
+removed (at the next build of that stage).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -102,8 +109,7 @@ class ArtifactStore:
             self._verified[path] = (_stat_signature(path, manifest), art)
             return art
         log.warning("artifact %s is unusable (%s); it will be rebuilt", path, problem)
-        shutil.rmtree(path, ignore_errors=True)
-        return None
+        return None  # replaced by the next build, under the key's lock
 
     def get_or_build(
         self,
@@ -119,8 +125,31 @@ class ArtifactStore:
         if found is not None:
             log.debug("%s: reusing %s", stage, found.path)
             return found
-        log.info("%s: building %s", stage, key)
-        return self._build(stage, key, version, config, inputs, build)
+        with self._key_lock(stage, key):
+            found = self.find(stage, key)  # built by another process while we waited
+            if found is not None:
+                log.info("%s: %s was built by another process; reusing it", stage, key)
+                return found
+            self.clean_temporaries(stage)
+            log.info("%s: building %s", stage, key)
+            return self._build(stage, key, version, config, inputs, build)
+
+    @contextlib.contextmanager
+    def _key_lock(self, stage: str, key: str) -> Iterator[None]:
+        import fcntl
+
+        lock_path = self.root / ".locks" / f"{stage}-{key}"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with lock_path.open("a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info("%s: %s is being built by another process; waiting for it", stage, key)
+                fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _build(
         self,
@@ -132,7 +161,7 @@ class ArtifactStore:
         build: Callable[[BuildContext], None],
     ) -> Artifact:
         final = self.path(stage, key)
-        tmp = final.parent / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = final.parent / f".tmp-{key}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         ctx = BuildContext(path=tmp)
         try:
@@ -181,13 +210,37 @@ class ArtifactStore:
                 return f"checksum of {rel} changed"
         return None
 
-    def clean_temporaries(self) -> int:
-        """Remove build folders left by crashed processes; returns how many."""
+    def clean_temporaries(self, stage: str = "*") -> int:
+        """Remove build folders of dead processes on this host; returns how many. A live builder's
+        folder, or one from another host (whose processes cannot be checked), is left alone."""
         n = 0
-        for tmp in self.root.glob("*/.tmp-*"):
-            shutil.rmtree(tmp, ignore_errors=True)
-            n += 1
+        for tmp in self.root.glob(f"{stage}/.tmp-*"):
+            host, pid = _builder_of(tmp.name)
+            if host == _HOST and pid is not None and not _alive(pid):
+                shutil.rmtree(tmp, ignore_errors=True)
+                n += 1
         return n
+
+
+_HOST = socket.gethostname().replace("-", "_")
+
+
+def _builder_of(name: str) -> tuple[str, int | None]:
+    """(host, pid) from a build folder name `.tmp-<key>-<host>-<pid>-<rand>`."""
+    parts = name.split("-")
+    if len(parts) != 5 or not parts[3].isdigit():
+        return "", None
+    return parts[2], int(parts[3])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stat_signature(path: Path, manifest: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -204,8 +257,11 @@ def _stat_signature(path: Path, manifest: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _publish(tmp: Path, final: Path) -> None:
-    if final.exists():  # an unusable leftover (find() said so): replace it
-        shutil.rmtree(final)
+    """Rename the finished build into place (the caller holds the key's lock)."""
+    if final.exists():  # an unusable leftover (find() said so): moved aside whole, then removed
+        trash = final.parent / f".tmp-{final.name}-{_HOST}-{os.getpid()}-old"
+        os.rename(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
     try:
         os.rename(tmp, final)
     except OSError:

@@ -18,7 +18,9 @@ class Tracker:
         project: str = "saerl",
         group: str = "",
         name: str = "",
+        run_id: str = "",
     ) -> None:
+        """``run_id``: a stable W&B run id; a resumed or requeued run continues the same W&B run."""
         self.path = run_dir / "metrics.jsonl"
         self.start = time.time()
         self._run: Any = None
@@ -33,6 +35,8 @@ class Tracker:
                 dir=str(run_dir),
                 mode=mode,  # type: ignore[arg-type]
                 reinit="finish_previous",
+                id=run_id or None,
+                resume="allow" if run_id else None,
             )
 
     def log(self, step: int, metrics: dict[str, Any]) -> None:

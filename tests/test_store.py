@@ -116,10 +116,46 @@ def test_corrupted_artifact_is_detected_and_rebuilt(store, damage):
     assert (again.path / "payload.txt").read_text() == "hello"
 
 
-def test_clean_temporaries_removes_crash_leftovers(store):
-    (store.root / "stage" / ".tmp-abc-1-xyz").mkdir(parents=True)
+def test_clean_temporaries_removes_only_dead_builders_leftovers(store):
+    import os
+    import subprocess
+
+    from saerl.store import _HOST
+
+    proc = subprocess.Popen(["true"])  # a pid that has surely exited
+    proc.wait()
+    stage = store.root / "stage"
+    (stage / f".tmp-abc-{_HOST}-{proc.pid}-xyz").mkdir(parents=True)  # killed builder
+    (stage / f".tmp-abd-{_HOST}-{os.getpid()}-xyz").mkdir()  # a live build (this process)
+    (stage / f".tmp-abe-otherhost-{proc.pid}-xyz").mkdir()  # another node's: cannot be checked
     assert store.clean_temporaries() == 1
-    assert not any((store.root / "stage").iterdir())
+    assert sorted(p.name.split("-")[1] for p in stage.iterdir()) == ["abd", "abe"]
+
+
+def _build_slowly(root, marks):
+    """One process of the concurrency test: build key x=1, recording each build in ``marks``."""
+    import time
+    from pathlib import Path
+
+    def build(ctx):
+        with Path(marks).open("a") as fh:
+            fh.write("built\n")
+        time.sleep(1.0)
+        (ctx.path / "payload.txt").write_text("hello")
+
+    art = ArtifactStore(root).get_or_build("stage", "1", {"x": 1}, build)
+    return str(art.path), (art.path / "payload.txt").read_text()
+
+
+def test_concurrent_builders_of_one_key_build_it_once(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    marks = tmp_path / "marks.txt"
+    with ProcessPoolExecutor(4) as pool:
+        results = list(pool.map(_build_slowly, [tmp_path / "s"] * 4, [marks] * 4))
+    assert marks.read_text().count("built") == 1
+    assert len(set(results)) == 1 and results[0][1] == "hello"
+    assert not list((tmp_path / "s" / "stage").glob(".tmp-*"))
 
 
 def test_size_only_verification_skips_hashing(tmp_path):

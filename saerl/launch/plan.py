@@ -1,15 +1,23 @@
-"""`saerl plan`: what a config or sweep needs, in build order, with keys and what already exists.
+"""`saerl plan` / `saerl status`: what a config or sweep needs, in build order, with keys, what
+already exists and, with a cluster profile, each node's request, estimated GPU-hours and job.
 
 Nothing is built or read: a stage node counts as built when its manifest is in the store (the
-executor verifies it before use), a run by its folder's status.json.
+executor verifies it before use), a run by its folder's status.json, a job by Slurm's state.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from saerl.launch.graph import Node, Plan
+from saerl.launch.profiles import ClusterProfile
 from saerl.store import MANIFEST
+
+FAILED_STATES = {
+    *("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY"),
+    *("NODE_FAIL", "BOOT_FAIL", "DEADLINE", "PREEMPTED", "UNKNOWN"),
+}
 
 
 def node_state(node: Node, store_root: Path) -> str:
@@ -18,34 +26,62 @@ def node_state(node: Node, store_root: Path) -> str:
     if node.stage == "run":
         from saerl.rl.run import status
 
-        config = node.params["config"]
-        return str(status(Path(config["runs_dir"]) / config["name"] / node.params["name"])["state"])
+        return str(status(run_folder(node))["state"])
     return "built" if (store_root / node.stage / node.key / MANIFEST).is_file() else "missing"
 
 
-def describe(plan: Plan, store_root: Path, title: str) -> str:
-    stages = [n for n in plan.nodes if n.stage != "run"]
-    runs = [n for n in plan.nodes if n.stage == "run"]
+def run_folder(node: Node) -> Path:
+    config = node.params["config"]
+    return Path(config["runs_dir"]) / config["name"] / node.params["name"]
+
+
+def describe(
+    plan: Plan,
+    store_root: Path,
+    title: str,
+    profile: ClusterProfile | None = None,
+    jobs: dict[tuple[str, str], Any] | None = None,
+) -> str:
+    """The plan as a table. ``jobs``: per node id, its latest (job id, Slurm state, stderr path)."""
     states = {n.id: node_state(n, store_root) for n in plan.nodes}
-    built = sum(states[n.id] in ("built", "external") for n in stages)
-    lines = [
-        f"{title}: {len(runs)} run(s), {len(stages)} stage node(s) ({built} built or external), "
-        "in build order",
-        f"  {'#':>3}  {'stage':<11} {'node':<28} {'key':<16}  {'resource':<8} {'state':<8}  used by",
-    ]
-    for i, n in enumerate(stages, 1):
-        users = plan.users.get(n.id, 0)
+    nodes = plan.nodes
+    built = sum(states[n.id] in ("built", "external", "done") for n in nodes)
+    n_runs = sum(n.stage == "run" for n in nodes)
+    lines = [f"{title}: {n_runs} run(s), {len(nodes)} node(s) ({built} done or external), in build order"]
+    head = f"  {'#':>3}  {'stage':<11} {'node':<40} {'key':<16}  {'state':<8}"
+    if profile is not None:
+        head += f"  {'request':<26} {'gpu-h':>6}"
+    lines.append(head + ("  job" if jobs is not None else "  used by"))
+    todo_hours = 0.0
+    for i, n in enumerate(nodes, 1):
+        name = n.params["name"] if n.stage == "run" else n.label.removeprefix(n.stage + " ")
+        row = f"  {i:>3}  {n.stage:<11} {name[:40]:<40} {n.key[:16]:<16}  {states[n.id]:<8}"
+        if profile is not None:
+            req = profile.request(n.resource)
+            ask = f"{req.nodes}x{req.gpus_per_node}gpu {req.cpus_per_task}cpu {req.mem_gb:g}G {req.time_min}m"
+            hours = 0.0 if n.external else req.gpu_hours
+            if states[n.id] not in ("built", "done", "external"):
+                todo_hours += hours
+            row += f"  {ask if not n.external else '-':<26} {hours:>6.2f}"
+        if jobs is not None:
+            job = jobs.get(n.id)
+            row += f"  {job[0]} {job[1]}" if job else "  -"
+            if job and job[2] and job[1].split()[0] in FAILED_STATES:
+                row += f" (log: {job[2]})"
+        else:
+            row += f"  {plan.users.get(n.id, 0)} target(s)"
+        lines.append(row)
+    if profile is not None:
+        total = sum(profile.request(n.resource).gpu_hours for n in nodes if not n.external)
         lines.append(
-            f"  {i:>3}  {n.stage:<11} {n.label.removeprefix(n.stage + ' '):<28} {n.key[:16]:<16}  "
-            f"{n.resource:<8} {states[n.id]:<8}  {users} target(s)"
+            f"  GPU-hours (estimate): {total:.2f} for the whole sweep, {todo_hours:.2f} still to run"
         )
+    runs = [n for n in nodes if n.stage == "run"]
     if runs:
-        lines.append("  runs (each needs: data, its curriculum, its target model):")
+        lines.append("  runs and what they need (vanilla curricula need no SAE):")
         for n in runs:
             cur = n.inputs["curriculum"]
-            needs_sae = "signals" in cur.inputs
-            lines.append(
-                f"    {n.params['name']:<44} {states[n.id]:<8} curriculum {cur.key[:10]}"
-                f"{' (SAE signals)' if needs_sae else ' (no SAE)'}, target {n.inputs['target'].label[6:]}"
-            )
+            sae = "SAE signals" if "signals" in cur.inputs else "no SAE"
+            target = n.inputs["target"].label
+            lines.append(f"    {n.params['name']:<44} curriculum {cur.key[:10]} ({sae}), {target}")
     return "\n".join(lines)

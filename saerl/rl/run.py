@@ -17,8 +17,10 @@ modes that do not mix: vanilla, no_mixing); ``family`` and ``scale`` are read of
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,41 @@ UNMIXED_MODES = ("vanilla", "no_mixing")
 
 
 class RunConflict(ValueError):
-    """A run folder that belongs to a different configuration."""
+    """A run folder that belongs to a different configuration, or that another process is training."""
+
+
+@contextlib.contextmanager
+def run_lock(path: Path) -> Iterator[None]:
+    """Hold ``<run>/.lock`` while training: a second process on the same run refuses instead of
+    interleaving batches and doubling metrics. The lock dies with its process (a killed or requeued
+    job frees it)."""
+    import fcntl
+    import os
+    import socket
+
+    path.mkdir(parents=True, exist_ok=True)
+    with (path / ".lock").open("a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise RunConflict(
+                f"{path}: this run is being trained by {holder}; not starting a second one"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def wandb_id(config: dict[str, Any], name: str) -> str:
+    """One W&B run per run folder across resumes and requeues."""
+    return hashlib.sha256(f"{config['name']}/{name}".encode()).hexdigest()[:16]
 
 
 def identity(config: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +133,23 @@ def check_recorded(path: Path, config: dict[str, Any]) -> None:
 
 def execute_run(params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> Path:
     """Train one run (params and inputs from the stage graph's run node); returns its folder."""
+    config = params["config"]
+    path = Path(config["runs_dir"]) / config["name"] / params["name"]
+    check_recorded(path, config)
+    if status(path)["state"] == "done":
+        return path
+    with run_lock(path):
+        return _train(path, params, inputs, device)
+
+
+def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> Path:
     from saerl.curriculum.stage import FILE, read_curriculum
     from saerl.models.loading import load_tokenizer, model_facts
     from saerl.rl.trl_backend import train_grpo
     from saerl.tracking import Tracker
 
     config, rl = params["config"], params["rl"]
-    path = Path(config["runs_dir"]) / config["name"] / params["name"]
-    check_recorded(path, config)
+    check_recorded(path, config)  # again under the lock: another process may have started first
     if status(path)["state"] == "done":
         return path
     cur, target = inputs["curriculum"], inputs["target"]
@@ -124,6 +169,7 @@ def execute_run(params: dict[str, Any], inputs: dict[str, Artifact], device: str
         project=rl.wandb_project,
         group=config["name"],
         name=params["name"],
+        run_id=wandb_id(config, params["name"]),
     )
     try:
         final = train_grpo(

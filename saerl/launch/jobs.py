@@ -1,0 +1,52 @@
+"""What a cluster job runs: one node of the stage graph, re-planned from the config it carries.
+
+The job pickles only plain data (the resolved config as a dict, the sweep's varying keys and the
+node's id), so it does not depend on the submitting process's objects; in the job, the graph is
+planned again and the node (stage artifact or RL run) is materialised with the local executor.
+Inputs were built by the jobs this one depends on (afterok); one that is missing is built here.
+Preemption and time limits: submitit calls ``checkpoint`` and requeues the same job, which resumes
+from the store (finished stages) or the run's last checkpoint (RL runs); a requeue by Slurm itself
+(``scontrol requeue``, node failure) reruns the job the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import submitit
+
+from saerl.config import SaerlConfig
+from saerl.configlib import load_config
+from saerl.launch.graph import Node, StageGraph, topological
+
+
+def find_node(graph: StageGraph, stage: str, key: str) -> Node:
+    for node in topological([graph.run]):
+        if node.id == (stage, key):
+            return node
+    raise LookupError(f"node {stage}/{key} is not in the plan of run {graph.run.params['name']}")
+
+
+class NodeJob(submitit.helpers.Checkpointable):
+    def __init__(self, config: dict[str, Any], varying: tuple[str, ...], stage: str, key: str, label: str):
+        self.config = config
+        self.varying = varying
+        self.stage = stage
+        self.key = key
+        self.label = label
+
+    def __call__(self) -> str:
+        from saerl.launch.local import LocalExecutor
+        from saerl.store import ArtifactStore
+
+        env = submitit.JobEnvironment() if "SUBMITIT_EXECUTOR" in os.environ else None
+        if env is not None and env.num_tasks > 1 and env.global_rank > 0:
+            return f"rank {env.global_rank}: nothing to do for {self.label}"  # one process builds
+        cfg: SaerlConfig = load_config(SaerlConfig, base=self.config)
+        node = find_node(StageGraph(cfg, self.varying), self.stage, self.key)
+        out = LocalExecutor(ArtifactStore(cfg.store_dir), cfg.device).materialize(node)
+        return str(getattr(out, "path", out))
+
+    def __repr__(self) -> str:
+        return f"NodeJob({self.label})"

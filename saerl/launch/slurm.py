@@ -1,0 +1,337 @@
+"""`make sweep`: a planned sweep submitted as Slurm jobs with submitit.
+
+- One job per stage node that is neither built nor queued (shared nodes once: one SAE for a whole
+  sweep); RL runs as job arrays, one array per set of dependencies; `afterok` dependencies between
+  them and `--kill-on-invalid-dep=yes`, so a failed stage cancels its dependents instead of leaving
+  them pending forever.
+- A submission record (``<store>/submissions.jsonl``: sweep, stage, key, node, job id, array index)
+  plus the live job states (squeue, sacct) make a second `make sweep` submit nothing that is built,
+  done, pending or running; only failed or never-submitted nodes go out again.
+- ``sbatch_parameters`` is a pure function of the profile and the node: the dry run renders the very
+  scripts that would be submitted (golden-tested), without Slurm.
+- ``executor: local | debug`` profiles run the same jobs on this machine, in dependency order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from saerl.config import SaerlConfig, to_dict
+from saerl.launch.graph import Node, Plan, StageGraph
+from saerl.launch.plan import node_state
+from saerl.launch.profiles import ClusterProfile
+from saerl.launch.sweep import Sweep, check_distinct, sweep_graphs
+
+ACTIVE = {
+    *("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD"),
+    *("CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"),
+}
+"""Slurm states of a job that will still run (or is running): its node is not submitted again."""
+RECORD = "submissions.jsonl"
+
+
+@dataclass(frozen=True)
+class Submission:
+    sweep: str
+    stage: str
+    key: str
+    label: str
+    job_id: str
+    array_index: int | None
+    log_dir: str
+    submitted: float
+
+    @property
+    def node_id(self) -> tuple[str, str]:
+        return (self.stage, self.key)
+
+    @property
+    def stderr(self) -> Path:
+        return Path(self.log_dir) / f"{self.job_id}_0_log.err"
+
+
+class SubmissionRecord:
+    """Append-only JSONL of submissions under the store; the latest line per node wins."""
+
+    def __init__(self, store_root: Path) -> None:
+        self.path = Path(store_root) / RECORD
+
+    def latest(self) -> dict[tuple[str, str], Submission]:
+        if not self.path.exists():
+            return {}
+        out = {}
+        for n, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                sub = Submission(**json.loads(line))
+            except (json.JSONDecodeError, TypeError) as exc:
+                raise ValueError(f"{self.path}:{n}: not a submission record ({exc})") from None
+            out[sub.node_id] = sub
+        return out
+
+    def append(self, subs: Iterable[Submission]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        text = "".join(json.dumps(asdict(s)) + "\n" for s in subs)
+        with self.path.open("a") as fh:  # one write per call: whole lines, appended atomically
+            fh.write(text)
+
+
+def job_states(job_ids: Iterable[str]) -> dict[str, str]:
+    """Slurm state of each job id ('123' or array task '123_4'): squeue for live jobs, sacct after."""
+    ids = sorted(set(job_ids))
+    if not ids or shutil.which("squeue") is None:
+        return {}
+    out: dict[str, str] = {}
+    live = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True, check=False)
+    for line in live.stdout.splitlines():
+        jid, _, state = line.partition(" ")
+        out[jid] = state.strip()
+    bases = sorted({i.split("_")[0] for i in ids})
+    acct = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(bases)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in acct.stdout.splitlines():
+        jid, _, state = line.partition("|")
+        out.setdefault(jid, state.split()[0] if state else "UNKNOWN")
+    return {i: out.get(i, "UNKNOWN") for i in ids}
+
+
+def sbatch_parameters(
+    profile: ClusterProfile, node: Node, dependencies: Sequence[str] = (), job_name: str = ""
+) -> dict[str, Any]:
+    """submitit SlurmExecutor parameters for one node's job (pure: golden-tested)."""
+    req = profile.request(node.resource)
+    extra: dict[str, Any] = {**profile.sbatch, "kill-on-invalid-dep": "yes", "requeue": True}
+    params: dict[str, Any] = {
+        "job_name": job_name or f"saerl-{node.stage}",
+        "nodes": req.nodes,
+        "ntasks_per_node": 1,
+        "cpus_per_task": req.cpus_per_task,
+        "mem": f"{int(req.mem_gb * 1024)}MB",
+        "time": req.time_min,
+        "signal_delay_s": profile.signal_delay_s,
+        "array_parallelism": profile.array_parallelism,
+        "additional_parameters": extra,
+    }
+    if req.gpus_per_node:
+        params["gpus_per_node"] = req.gpus_per_node
+    for name in ("partition", "account", "qos", "constraint"):
+        if getattr(profile, name):
+            params[name] = getattr(profile, name)
+    if profile.setup:
+        params["setup"] = list(profile.setup)
+    if dependencies:
+        params["dependency"] = "afterok:" + ":".join(dependencies)
+    return params
+
+
+@dataclass
+class SweepPlan:
+    """A sweep's graphs with absolute paths (jobs run elsewhere) and its plan."""
+
+    name: str
+    graphs: list[StageGraph]
+    plan: Plan
+
+    @classmethod
+    def of(cls, sweep: Sweep) -> SweepPlan:
+        graphs = [StageGraph(absolute_paths(g.cfg), g.varying) for g in sweep_graphs(sweep)]
+        check_distinct(graphs)
+        return cls(sweep.name, graphs, Plan.of([g.run for g in graphs]))
+
+    @property
+    def store_root(self) -> Path:
+        return Path(self.graphs[0].cfg.store_dir)
+
+    @property
+    def log_dir(self) -> Path:
+        cfg = self.graphs[0].cfg
+        return Path(cfg.runs_dir) / cfg.name / "slurm-logs"
+
+    def config_of(self, node: Node) -> StageGraph:
+        """A graph that contains ``node`` (the first run that needs it)."""
+        for g in self.graphs:
+            if node.id in {n.id for n in _ancestors(g.run)}:
+                return g
+        raise LookupError(node.label)
+
+
+def absolute_paths(cfg: SaerlConfig) -> SaerlConfig:
+    """The config with store, runs and reports folders made absolute (they are not run identity)."""
+    return dataclasses.replace(
+        cfg,
+        store_dir=str(Path(cfg.store_dir).resolve()),
+        runs_dir=str(Path(cfg.runs_dir).resolve()),
+        reports_dir=str(Path(cfg.reports_dir).resolve()),
+    )
+
+
+def _ancestors(node: Node) -> list[Node]:
+    from saerl.launch.graph import topological
+
+    return topological([node])
+
+
+@dataclass
+class Decision:
+    node: Node
+    action: str  # built | done | queued | submit | submitted | dry-run
+    job_id: str = ""
+    detail: str = ""
+
+
+def decide(sp: SweepPlan) -> list[Decision]:
+    """What each node of the plan needs: nothing (built, done, already queued) or a job."""
+    latest = SubmissionRecord(sp.store_root).latest()
+    states = job_states(s.job_id for s in latest.values())
+    out = []
+    for node in sp.plan.nodes:
+        if node.external:
+            continue
+        state = node_state(node, sp.store_root)
+        if state in ("built", "done"):
+            out.append(Decision(node, state))
+            continue
+        prev = latest.get(node.id)
+        if prev is not None and states.get(prev.job_id) in ACTIVE:
+            out.append(Decision(node, "queued", prev.job_id, states[prev.job_id]))
+            continue
+        detail = f"previous job {prev.job_id}: {states.get(prev.job_id)}" if prev else ""
+        out.append(Decision(node, "submit", detail=detail))
+    return out
+
+
+def dependencies_of(node: Node, jobs: dict[tuple[str, str], str]) -> list[str]:
+    """Job ids of the node's not-yet-built inputs (their own jobs, submitted or queued)."""
+    return sorted({jobs[i.id] for i in node.inputs.values() if i.id in jobs})
+
+
+class SubmitError(ValueError):
+    """Slurm refused a job; names the node and gives sbatch's own message."""
+
+
+def submit_sweep(sp: SweepPlan, profile: ClusterProfile, dry_run: bool = False) -> list[Decision]:
+    """Submit every node that needs a job; returns the decision per node (with job ids). Each
+    submission is recorded as soon as sbatch accepts it, so a refusal later loses nothing."""
+    decisions = decide(sp)
+    jobs = {d.node.id: d.job_id for d in decisions if d.action == "queued"}
+    todo = [d for d in decisions if d.action == "submit"]
+    if profile.executor != "slurm":
+        _run_here(sp, profile, todo)
+        return decisions
+    log_dir = sp.log_dir.resolve()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    submitter = _DryRun(log_dir) if dry_run else _Submitter(log_dir, profile)
+    record = SubmissionRecord(sp.store_root)
+
+    def send(ds: list[Decision], deps: Sequence[str], name: str, what: str) -> None:
+        params = sbatch_parameters(profile, ds[0].node, deps, name)
+        ids = submitter.submit([_job(sp, d.node) for d in ds], params, what)
+        for d, job_id in zip(ds, ids, strict=True):
+            d.job_id, d.action = job_id, "dry-run" if dry_run else "submitted"
+            jobs[d.node.id] = job_id
+        if not dry_run:
+            record.append(_submission(sp.name, d, log_dir) for d in ds)
+
+    for d in (d for d in todo if d.node.stage != "run"):
+        send([d], dependencies_of(d.node, jobs), f"saerl-{d.node.stage}", d.node.label)
+    groups: dict[tuple[str, ...], list[Decision]] = {}
+    for d in (d for d in todo if d.node.stage == "run"):
+        groups.setdefault(tuple(dependencies_of(d.node, jobs)), []).append(d)
+    for dep_ids, ds in groups.items():
+        send(ds, dep_ids, f"saerl-run-{sp.name}", f"runs of {sp.name}")
+    return decisions
+
+
+def _submission(sweep: str, d: Decision, log_dir: Path) -> Submission:
+    index = int(d.job_id.split("_")[1]) if "_" in d.job_id else None
+    return Submission(
+        sweep, d.node.stage, d.node.key, d.node.label, d.job_id, index, str(log_dir), time.time()
+    )
+
+
+def _job(sp: SweepPlan, node: Node) -> Any:
+    from saerl.launch.jobs import NodeJob
+
+    g = sp.config_of(node)
+    return NodeJob(to_dict(g.cfg), g.varying, node.stage, node.key, node.label)
+
+
+class _Submitter:
+    def __init__(self, log_dir: Path, profile: ClusterProfile) -> None:
+        import submitit
+
+        self.executor = submitit.SlurmExecutor(
+            folder=log_dir, max_num_timeout=profile.max_requeues, python=profile.python or None
+        )
+
+    def submit(self, jobs: list[Any], params: dict[str, Any], what: str) -> list[str]:
+        from submitit.core.utils import FailedJobError
+
+        self.executor.update_parameters(**params)
+        try:
+            if len(jobs) == 1:
+                return [self.executor.submit(jobs[0]).job_id]
+            with self.executor.batch():
+                handles = [self.executor.submit(j) for j in jobs]
+        except FailedJobError as exc:
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no message"
+            raise SubmitError(
+                f"Slurm refused the job for {what} ({params.get('time')} min, "
+                f"{params.get('cpus_per_task')} CPUs, {params.get('mem')}, "
+                f"{params.get('gpus_per_node', 0)} GPUs per node): {reason}. Jobs submitted before it "
+                "are recorded; fix the cluster profile and run `make sweep` again."
+            ) from None
+        return [h.job_id for h in handles]
+
+
+class _DryRun:
+    """Writes the sbatch scripts that would be submitted (placeholder job ids), submits nothing."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.folder = log_dir / "dry-run"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.n = 0
+
+    def submit(self, jobs: list[Any], params: dict[str, Any], what: str) -> list[str]:
+        self.n += 1
+        script = render_sbatch(params, self.folder.parent, len(jobs))
+        name = f"{self.n:02d}-{what.replace(' ', '-').replace('/', '-')}.sbatch"
+        (self.folder / name).write_text(script)
+        base = f"DRY{self.n}"
+        return [base] if len(jobs) == 1 else [f"{base}_{i}" for i in range(len(jobs))]
+
+
+def render_sbatch(params: dict[str, Any], log_dir: Path, n_jobs: int = 1, python: str = "python") -> str:
+    """The sbatch script submitit writes for these parameters (its own renderer)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    command = f"{python} -u -m submitit.core._submit {log_dir}"
+    extra: dict[str, Any] = {"map_count": n_jobs} if n_jobs > 1 else {}
+    return str(_make_sbatch_string(command=command, folder=log_dir, **params, **extra))
+
+
+def _run_here(sp: SweepPlan, profile: ClusterProfile, todo: list[Decision]) -> None:
+    """local/debug profiles: the same jobs through submitit on this machine, in dependency order."""
+    import submitit
+
+    ex = submitit.AutoExecutor(folder=sp.log_dir.resolve(), cluster=profile.executor)
+    for d in todo:  # plan order: inputs first
+        req = profile.request(d.node.resource)
+        ex.update_parameters(timeout_min=req.time_min)
+        job = ex.submit(_job(sp, d.node))
+        d.job_id = str(job.job_id)
+        job.result()  # raises with the job's error
+        d.action = "submitted"

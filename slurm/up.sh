@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Start a two-node Slurm on this machine (no systemd needed): munge, MariaDB, slurmdbd, slurmctld and
+# two slurmd daemons (nodes n1 and n2 on 127.0.0.1, ports 17001-17002), then wait until both nodes
+# are idle. State and logs live in $SAERL_SLURM_DIR (default /tmp/saerl-slurm); slurm/down.sh stops
+# every daemon by its pid file. Writes /etc/slurm/slurm.conf (clients read it there) and adds n1/n2
+# to /etc/hosts. Idempotent: a running cluster is left as it is. Needs root.
+set -euo pipefail
+DIR=${SAERL_SLURM_DIR:-/tmp/saerl-slurm}
+HERE=$(cd "$(dirname "$0")" && pwd)
+CPUS=${SAERL_SLURM_CPUS:-$(nproc)}
+MEM_MB=${SAERL_SLURM_MEM_MB:-8000}
+
+if sinfo -h -o %T 2>/dev/null | grep -q idle; then
+  echo "slurm: already up ($(sinfo -h -o '%D nodes %T' | tr '\n' ' '))"
+  exit 0
+fi
+mkdir -p "$DIR"/{log,ctld,spool-n1,spool-n2,mysql} /etc/slurm /run/munge
+grep -qE '\sn1(\s|$)' /etc/hosts || echo "127.0.0.1 n1 n2" >> /etc/hosts
+
+# munge: one key, shared by every daemon and client on this host.
+if [ ! -s /etc/munge/munge.key ]; then
+  dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key status=none
+fi
+chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
+chmod 400 /etc/munge/munge.key
+pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
+
+# MariaDB for slurmdbd (accounting, hence sacct).
+if ! pgrep -x mariadbd >/dev/null; then
+  if [ ! -d "$DIR/mysql/mysql" ]; then
+    chown mysql:mysql "$DIR/mysql"
+    mariadb-install-db --user=mysql --datadir="$DIR/mysql" >"$DIR/log/mariadb-install.log" 2>&1
+  fi
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld
+  (setsid mariadbd --user=mysql --datadir="$DIR/mysql" --socket=/run/mysqld/mysqld.sock \
+    --pid-file=/run/mysqld/mariadb.pid --skip-networking=0 --bind-address=127.0.0.1 \
+    >"$DIR/log/mariadb.log" 2>&1 &)
+  for _ in $(seq 60); do mariadb -e 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+mariadb -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm';
+  GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost'; FLUSH PRIVILEGES;"
+
+sed -e "s#@DIR@#$DIR#g" -e "s#@CPUS@#$CPUS#g" -e "s#@MEM_MB@#$MEM_MB#g" "$HERE/slurm.conf.in" > /etc/slurm/slurm.conf
+sed -e "s#@DIR@#$DIR#g" "$HERE/slurmdbd.conf.in" > /etc/slurm/slurmdbd.conf
+chmod 600 /etc/slurm/slurmdbd.conf
+
+pgrep -x slurmdbd >/dev/null || /usr/sbin/slurmdbd
+for _ in $(seq 60); do sacctmgr -n show cluster >/dev/null 2>&1 && break; sleep 0.5; done
+sacctmgr -n show cluster format=cluster | grep -q saerl || sacctmgr -i add cluster saerl >/dev/null
+pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
+for node in n1 n2; do
+  pgrep -f "slurmd -N $node" >/dev/null || /usr/sbin/slurmd -N "$node"
+done
+for _ in $(seq 120); do
+  [ "$(sinfo -h -o %T 2>/dev/null | grep -c idle)" -ge 1 ] && [ "$(sinfo -h -N -o %T 2>/dev/null | grep -c idle)" -eq 2 ] && break
+  sleep 0.5
+done
+sinfo -N -o '%N %T %c %m' || true
+[ "$(sinfo -h -N -o %T | grep -c idle)" -eq 2 ] || { echo "slurm: nodes did not come up; logs in $DIR/log" >&2; exit 1; }
+echo "slurm: up (state and logs in $DIR)"

@@ -1,0 +1,151 @@
+"""The cluster launcher without a cluster: profiles, rendered sbatch scripts (golden), the dry run,
+the submission record, the run lock, and the same graph through submitit's debug executor."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import RL_OVERRIDES, TINY_OVERRIDES
+
+from saerl.configlib import ConfigError
+from saerl.launch.graph import StageGraph
+from saerl.launch.profiles import load_profile
+from saerl.launch.slurm import SubmissionRecord, render_sbatch, sbatch_parameters
+from saerl.rl.run import RunConflict, run_lock
+
+ROOT = Path(__file__).parent.parent
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize("name", ["local-slurm", "local", "debug", "h100"])
+def test_shipped_profiles_load(name):
+    profile = load_profile(name)
+    assert profile.request("gpu").time_min >= 1
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("gpu.gpus_per_node=9", r"gpu\.gpus_per_node=9 exceeds the nodes' gpus_per_node=8"),
+        ("multi_gpu.nodes=17", r"multi_gpu\.nodes=17 exceeds max_nodes=16"),
+        ("cpu.time_min=3000", r"cpu\.time_min=3000 exceeds the partition's max_time_min=2880"),
+        ("gpu.mem_gb=4000", r"gpu\.mem_gb=4000\.0 exceeds mem_gb_per_node=1800"),
+        ("gpu.cpu_per_task=3", r"unknown key gpu\.cpu_per_task \(did you mean gpu\.cpus_per_task\?\)"),
+        ("cpu.nodes=0", r"nodes: must be >= 1"),
+    ],
+)
+def test_impossible_requests_are_rejected_before_submission(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_profile("h100", [override])
+
+
+def test_unknown_profile_lists_the_shipped_ones():
+    with pytest.raises(ConfigError, match=r"no such file; profiles in slurm/: \[.*'h100'.*'local-slurm'"):
+        load_profile("nonesuch")
+
+
+def _sae_and_run_nodes():
+    from saerl.config import load_experiment
+
+    graph = StageGraph(load_experiment(overrides=["name=golden"]))
+    return graph.sae, graph.run
+
+
+@pytest.mark.parametrize("profile_name", ["local-slurm", "h100"])
+def test_rendered_sbatch_scripts_match_the_golden_files(profile_name):
+    """The scripts submitit will write for a stage job and for an array of three runs."""
+    profile = load_profile(profile_name)
+    sae, run = _sae_and_run_nodes()
+    scripts = {
+        "stage": render_sbatch(sbatch_parameters(profile, sae, ["101", "102"]), Path("/LOGS")),
+        "runs": render_sbatch(sbatch_parameters(profile, run, ["103"], "saerl-run-x"), Path("/LOGS"), 3),
+    }
+    for what, text in scripts.items():
+        golden = GOLDEN / f"sbatch_{profile_name}_{what}.sh"
+        if os.environ.get("SAERL_UPDATE_GOLDEN"):
+            golden.write_text(text)
+        assert text == golden.read_text(), f"{golden} differs (SAERL_UPDATE_GOLDEN=1 rewrites it)"
+    assert "#SBATCH --dependency=afterok:101:102" in scripts["stage"]
+    assert "#SBATCH --kill-on-invalid-dep=yes" in scripts["stage"]
+    assert "#SBATCH --array=0-2%3" in scripts["runs"]
+
+
+def test_dry_run_writes_the_scripts_and_submits_nothing(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        yaml.safe_dump({"name": "dry", "overrides": [f"store_dir={tmp_path / 'st'}", f"runs_dir={tmp_path / 'r'}"],
+                        "grid": {"rl.target_model": ["qwen2-s", "llama-s"], "curriculum.mode": ["vanilla", "saerl"],
+                                 "rl.seed": [0, 1]}})
+    )  # fmt: skip
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no srun, sbatch or squeue needed
+    out = subprocess.run(
+        [sys.executable, "-m", "saerl", "sweep", str(sweep), "CLUSTER=h100", "DRY_RUN=1"],
+        cwd=ROOT, capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    assert "would submit" in out.stdout
+    scripts = sorted((tmp_path / "r" / "dry" / "slurm-logs" / "dry-run").glob("*.sbatch"))
+    stages = [s for s in scripts if "runs-of" not in s.name]
+    arrays = [s for s in scripts if "runs-of" in s.name]
+    assert (
+        len(stages) == 13
+    )  # data, tokenizer, 3 models, activations, sae, features, 2 labels, signals, 2 curricula
+    assert len(arrays) == 4  # runs grouped by dependencies: (target x curriculum)
+    text = "\n".join(s.read_text() for s in arrays)
+    assert text.count("#SBATCH --array=0-1%2") == 4 and "--gpus-per-node=1" in text
+    assert not (tmp_path / "st" / "submissions.jsonl").exists()
+
+
+def test_submission_record_keeps_the_latest_per_node_and_names_bad_lines(tmp_path):
+    from saerl.launch.slurm import Submission
+
+    rec = SubmissionRecord(tmp_path)
+    rec.append([Submission("s", "sae", "k1", "sae", "7", None, "/l", 1.0)])
+    rec.append([Submission("s", "sae", "k1", "sae", "9", None, "/l", 2.0)])
+    assert rec.latest()[("sae", "k1")].job_id == "9"
+    with rec.path.open("a") as fh:
+        fh.write("{broken\n")
+    with pytest.raises(ValueError, match=r"submissions\.jsonl:3: not a submission record"):
+        rec.latest()
+
+
+def test_a_second_process_on_the_same_run_refuses(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from saerl.rl.run import run_lock
+            with run_lock(__import__('pathlib').Path({str(tmp_path)!r})):
+                print('locked', flush=True)
+                time.sleep(30)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunConflict, match=rf"being trained by pid {holder.pid} on"), run_lock(tmp_path):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with run_lock(tmp_path):  # the lock died with its process
+        pass
+
+
+def test_debug_profile_runs_the_same_graph_through_submitit(tiny, tmp_path, capsys):
+    from saerl.cli import main
+
+    _, store = tiny
+    sweep = tmp_path / "s.yaml"
+    overrides = [*TINY_OVERRIDES, *RL_OVERRIDES, f"store_dir={store.root}", f"runs_dir={tmp_path / 'r'}"]
+    sweep.write_text(yaml.safe_dump({"name": "dbg", "overrides": overrides, "grid": {"rl.seed": [0]}}))
+    assert main(["sweep", str(sweep), "CLUSTER=debug"]) == 0
+    (run,) = (tmp_path / "r" / "dbg").glob("qwen2-xs-saerl-s0-*")
+    assert '"state": "done"' in (run / "status.json").read_text()
+    capsys.readouterr()
+    assert main(["sweep", str(sweep), "CLUSTER=debug"]) == 0
+    assert "submitted 0 job(s)" in capsys.readouterr().out
