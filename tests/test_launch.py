@@ -78,11 +78,13 @@ def test_rendered_sbatch_scripts_match_the_golden_files(profile_name):
 
 def test_dry_run_writes_the_scripts_and_submits_nothing(tmp_path):
     sweep = tmp_path / "s.yaml"
-    sweep.write_text(
-        yaml.safe_dump({"name": "dry", "overrides": [f"store_dir={tmp_path / 'st'}", f"runs_dir={tmp_path / 'r'}"],
-                        "grid": {"rl.target_model": ["qwen2-s", "llama-s"], "curriculum.mode": ["vanilla", "saerl"],
-                                 "rl.seed": [0, 1]}})
-    )  # fmt: skip
+    grid = {
+        "rl.target_model": ["qwen2-s", "llama-s"],
+        "curriculum.mode": ["vanilla", "saerl"],
+        "rl.seed": [0, 1],
+    }
+    paths = [f"store_dir={tmp_path / 'st'}", f"runs_dir={tmp_path / 'r'}"]
+    sweep.write_text(yaml.safe_dump({"name": "dry", "overrides": paths, "grid": grid}))
     env = {**os.environ, "PATH": "/usr/bin:/bin"}  # no srun, sbatch or squeue needed
     out = subprocess.run(
         [sys.executable, "-m", "saerl", "sweep", str(sweep), "CLUSTER=h100", "DRY_RUN=1"],
