@@ -1,0 +1,207 @@
+"""The launcher on a real Slurm: the two-node cluster of slurm/up.sh (`make slurm-up`; CI starts it).
+
+Without a running Slurm these tests skip, saying so; with SAERL_REQUIRE_SLURM=1 (CI) they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import RL_OVERRIDES, TINY_OVERRIDES
+
+from saerl.launch.slurm import SubmissionRecord, job_states
+
+ROOT = Path(__file__).parent.parent
+
+
+def _slurm_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, check=False)
+    return out.returncode == 0 and any(s.startswith(("idle", "mix", "alloc")) for s in out.stdout.split())
+
+
+if not _slurm_up():
+    if os.environ.get("SAERL_REQUIRE_SLURM"):
+        raise RuntimeError("SAERL_REQUIRE_SLURM is set but no Slurm answers (start it: make slurm-up)")
+    pytest.skip("no Slurm running here (make slurm-up starts a two-node one)", allow_module_level=True)
+
+
+def write_sweep(path: Path, name: str, store: Path, runs: Path, extra: list[str], grid: dict) -> Path:
+    overrides = [*TINY_OVERRIDES, *RL_OVERRIDES, f"store_dir={store}", f"runs_dir={runs}", *extra]
+    path.write_text(yaml.safe_dump({"name": name, "overrides": overrides, "grid": grid}, sort_keys=False))
+    return path
+
+
+def sweep_jobs(store: Path, sweep: str) -> dict[str, str]:
+    """job id -> node label of every job the record holds for ``sweep``."""
+    return {s.job_id: s.label for s in SubmissionRecord(store).latest().values() if s.sweep == sweep}
+
+
+def wait_for(store: Path, sweep: str, timeout: float = 600) -> dict[str, str]:
+    """Until no job of the sweep is pending or running; returns job id -> final Slurm state."""
+    from saerl.launch.slurm import ACTIVE
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        states = job_states(sweep_jobs(store, sweep))
+        if states and not any(s in ACTIVE for s in states.values()):
+            return states
+        time.sleep(2)
+    raise TimeoutError(
+        f"jobs of {sweep} still active after {timeout} s: {job_states(sweep_jobs(store, sweep))}"
+    )
+
+
+def make_sweep(sweep_file: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "-s", "sweep", f"SWEEP={sweep_file}", "CLUSTER=local-slurm", *extra],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster_sweep(tmp_path_factory):
+    """A reduced miniature: two SAERL runs (seeds 0, 1) sharing one SAE, 4 RL steps each."""
+    root = tmp_path_factory.mktemp("slurm")
+    store, runs = root / "store", root / "runs"
+    sweep = write_sweep(root / "mini.yaml", "mini", store, runs, [], {"rl.seed": [0, 1]})
+    first = make_sweep(sweep)
+    assert first.returncode == 0, first.stderr
+    states = wait_for(store, "mini")
+    return sweep, store, runs, first.stdout, states
+
+
+def test_reduced_sweep_runs_as_slurm_jobs_with_arrays_and_dependencies(cluster_sweep):
+    sweep, store, runs, out, states = cluster_sweep
+    assert "submitted 12 job(s)" in out  # 10 stage jobs + one array of two runs
+    assert set(states.values()) == {"COMPLETED"}, states
+    jobs = sweep_jobs(store, "mini")
+    array_tasks = sorted(j for j in jobs if "_" in j)
+    assert len(array_tasks) == 2 and len({j.split("_")[0] for j in array_tasks}) == 1  # one array, two runs
+    acct = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-o", "JobID,JobName,State", "-j", array_tasks[0].split("_")[0]],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert {line.split("|")[0] for line in acct.splitlines()} == set(array_tasks)
+    logs = runs / "mini" / "slurm-logs"
+    script = (logs / f"{array_tasks[0].split('_')[0]}_submission.sh").read_text()
+    assert "#SBATCH --dependency=afterok:" in script and "#SBATCH --array=0-1%2" in script
+    sae_job = next(j for j, label in jobs.items() if label == "sae")
+    sae_script = (logs / f"{sae_job}_submission.sh").read_text()
+    assert "#SBATCH --dependency=afterok:" in sae_script  # waits for the activations job
+
+
+def test_cluster_runs_are_the_runs_saerl_study_would_make(cluster_sweep):
+    from saerl.launch.sweep import read_sweep, sweep_graphs
+
+    sweep, store, runs, _, _ = cluster_sweep
+    expected = sorted(g.run.params["name"] for g in sweep_graphs(read_sweep(sweep)))
+    done = sorted(p.parent.name for p in (runs / "mini").glob("*/status.json"))
+    assert done == expected
+    for name in done:
+        assert json.loads((runs / "mini" / name / "status.json").read_text())["state"] == "done"
+    study = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "study", str(sweep)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert study.returncode == 0, study.stderr
+    assert "building" not in study.stderr  # every stage and run was already there
+    report = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "report", str(runs / "mini"), "--out", str(runs / "report")],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "## Main table" in (runs / "report" / "report.md").read_text()
+
+
+def test_submitting_again_submits_nothing(cluster_sweep):
+    sweep, store, _, _, _ = cluster_sweep
+    before = SubmissionRecord(store).path.read_text()
+    again = make_sweep(sweep)
+    assert again.returncode == 0, again.stderr
+    assert "submitted 0 job(s)" in again.stdout
+    assert SubmissionRecord(store).path.read_text() == before
+
+
+def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, tmp_path):
+    """`scontrol requeue` kills the run mid-training; the job restarts, resumes from the last
+    checkpoint, finishes, and keeps one W&B run."""
+    from saerl.curriculum.stage import read_curriculum
+
+    _, store, _, _, _ = cluster_sweep
+    runs = tmp_path / "runs"
+    extra = ["rl.steps=8", "rl.save_every=2", "rl.eval_every=4", "curriculum.mode=vanilla"]
+    sweep = write_sweep(tmp_path / "rq.yaml", "rq", store, runs, extra, {"rl.seed": [3]})
+    assert make_sweep(sweep).returncode == 0
+    (job,) = [j for j, label in sweep_jobs(store, "rq").items() if label.startswith("run ")]
+    deadline = time.time() + 300
+    run = None
+    while time.time() < deadline:
+        found = list((runs / "rq").glob("qwen2-xs-vanilla-s3-*/checkpoints/checkpoint-4"))
+        if found:
+            run = found[0].parent.parent
+            break
+        time.sleep(1)
+    assert run is not None, f"run did not reach checkpoint 4: {job_states([job])}"
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    states = wait_for(store, "rq", timeout=400)
+    assert states[job] == "COMPLETED"
+    assert json.loads((run / "status.json").read_text())["state"] == "done"
+    rows = [json.loads(line) for line in (run / "order.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in rows]
+    assert len(steps) > 8  # the killed attempt's steps after checkpoint 4 were scored again
+    last = {r["step"]: r["ids"] for r in rows}  # the attempt whose update was kept
+    table, _ = read_curriculum(
+        Path(json.loads((run / "status.json").read_text())["curriculum"]) / "curriculum.parquet"
+    )
+    ids, batches = table.column("id").to_pylist(), table.column("batch").to_pylist()
+    for step in range(8):
+        assert last[step] == [i for i, b in zip(ids, batches, strict=True) if b == step]
+    resumed_from = steps[steps.index(max(steps)) + 1] if steps.count(steps[-1]) > 1 else None
+    assert resumed_from is None or resumed_from >= 4  # never earlier than the last checkpoint
+    wandb_ids = {p.name.rsplit("-", 1)[-1] for p in (run / "wandb").glob("offline-run-*")}
+    assert len(wandb_ids) == 1 and len(list((run / "wandb").glob("offline-run-*"))) >= 2
+
+
+def test_a_failing_stage_fails_with_its_log_and_cancels_its_dependents(cluster_sweep, tmp_path):
+    _, store, _, _, _ = cluster_sweep
+    runs = tmp_path / "runs"
+    sweep = write_sweep(tmp_path / "bad.yaml", "bad", store, runs, ["activations.layer=7"], {"rl.seed": [0]})
+    assert make_sweep(sweep).returncode == 0
+    states = wait_for(store, "bad", timeout=300)
+    jobs = sweep_jobs(store, "bad")
+    by_label = {label: states[j] for j, label in jobs.items()}
+    assert by_label["activations"] == "FAILED"
+    assert not any(s in ("PENDING", "RUNNING") for s in states.values())
+    assert by_label["sae"].startswith("CANCELLED") and any(k.startswith("run ") for k in by_label)
+    status = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "status", str(sweep)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert status.returncode == 0, status.stderr
+    (row,) = [line for line in status.stdout.splitlines() if " activations " in line]
+    log = Path(row.split("(log: ")[1].rstrip(")"))
+    assert "layer 7 out of range: the model has 3 layers" in log.read_text()
+
+
+def test_an_impossible_request_fails_at_submission_with_a_clear_message(tmp_path):
+    profile = tmp_path / "too-long.yaml"
+    profile.write_text(
+        "partition: debug\nmax_nodes: 2\ngpus_per_node: 0\n"
+        "cpu: {time_min: 600}\ngpu: {time_min: 600}\nmulti_gpu: {nodes: 1, time_min: 600}\n"
+    )
+    sweep = write_sweep(tmp_path / "s.yaml", "nope", tmp_path / "st", tmp_path / "r", [], {"rl.seed": [0]})
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "sweep", str(sweep), f"CLUSTER={profile}"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "Slurm refused the job for data (600 min" in out.stderr
+    assert "Requested time limit is invalid" in out.stderr
+    assert "Traceback" not in out.stderr
