@@ -80,7 +80,7 @@ def cluster_sweep(tmp_path_factory):
 
 
 def test_reduced_sweep_runs_as_slurm_jobs_with_arrays_and_dependencies(cluster_sweep):
-    sweep, store, runs, out, states = cluster_sweep
+    _, store, runs, out, states = cluster_sweep
     assert "submitted 12 job(s)" in out  # 10 stage jobs + one array of two runs
     assert set(states.values()) == {"COMPLETED"}, states
     jobs = sweep_jobs(store, "mini")
@@ -102,7 +102,7 @@ def test_reduced_sweep_runs_as_slurm_jobs_with_arrays_and_dependencies(cluster_s
 def test_cluster_runs_are_the_runs_saerl_study_would_make(cluster_sweep):
     from saerl.launch.sweep import read_sweep, sweep_graphs
 
-    sweep, store, runs, _, _ = cluster_sweep
+    sweep, _, runs, _, _ = cluster_sweep
     expected = sorted(g.run.params["name"] for g in sweep_graphs(read_sweep(sweep)))
     done = sorted(p.parent.name for p in (runs / "mini").glob("*/status.json"))
     assert done == expected
