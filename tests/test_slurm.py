@@ -205,3 +205,18 @@ def test_an_impossible_request_fails_at_submission_with_a_clear_message(tmp_path
     assert "Slurm refused the job for data (600 min" in out.stderr
     assert "Requested time limit is invalid" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_cancel_stops_every_pending_job_of_the_sweep(tmp_path):
+    sweep = write_sweep(
+        tmp_path / "c.yaml", "cancelme", tmp_path / "st", tmp_path / "r", [], {"rl.seed": [0]}
+    )
+    assert make_sweep(sweep).returncode == 0
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "cancel", str(sweep)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("cancelled ")
+    states = wait_for(tmp_path / "st", "cancelme", timeout=120)
+    assert any(s.startswith("CANCELLED") for s in states.values())
+    assert not any(s in ("PENDING", "RUNNING") for s in states.values())
