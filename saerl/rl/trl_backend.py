@@ -148,6 +148,9 @@ def train_grpo(
         processing_class=tokenizer,
         callbacks=[track],
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows them
     try:
         trainer.train(resume_from_checkpoint=last_checkpoint(run_dir))
     finally:
