@@ -382,7 +382,9 @@ def main(argv: list[str] | None = None) -> int:
             cmd_plan(path, overrides)
             return 0
         cfg = load_experiment(path, overrides)
-        executor = LocalExecutor(ArtifactStore(cfg.store_dir), cfg.device)
+        executor = LocalExecutor(
+            ArtifactStore(cfg.store_dir), cfg.device, [m.name for m in cfg.models.family]
+        )
         COMMANDS[ns.command](cfg, StageGraph(cfg), executor)
     except (
         ConfigError,

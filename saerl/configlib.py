@@ -113,8 +113,10 @@ def _build(cls: type[T], tree: Any, prefix: str) -> T:
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
-        where = prefix.rstrip(".")
-        raise ConfigError(f"{where + ': ' if where else ''}{exc}") from None
+        where, text = prefix.rstrip("."), str(exc)
+        if where and text.split(":", 1)[0] in names:  # "lr: ..." -> "rl.lr: ..."
+            raise ConfigError(f"{where}.{text}") from None
+        raise ConfigError(f"{where + ': ' if where else ''}{text}") from None
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -171,3 +173,23 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return str(value)
     raise ConfigError(f"{key}: unsupported annotation {tp!r}")  # a schema bug, not a user error
+
+
+def check_range(
+    obj: Any,
+    names: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise ValueError naming the first of the space-separated field ``names`` outside [low, high]
+    (``low_open``/``high_open``: that end excluded). For the __post_init__ checks of config sections."""
+    for name in names.split():
+        v = getattr(obj, name)
+        bad_low = low is not None and (v <= low if low_open else v < low)
+        bad_high = high is not None and (v >= high if high_open else v > high)
+        if bad_low or bad_high:
+            lo = "" if low is None else f"{low:g} {'<' if low_open else '<='} "
+            hi = "" if high is None else f" {'<' if high_open else '<='} {high:g}"
+            raise ValueError(f"{name}: expected {lo}{name}{hi}, got {v!r}")

@@ -53,13 +53,19 @@ def test_wrong_type_names_the_key(override, message):
     ("overrides", "message"),
     [
         (["data.arith.sft_max_digits=3", "data.arith.max_digits=2"], r"data\.arith: sft_max_digits"),
-        (["data.arith.noise_rate=1.5"], r"data\.arith: noise_rate"),
-        (["data.arith.topics=[addition, algebra]"], r"data\.arith: topics: \['algebra'\]"),
-        (["models.build=[gpt-xl]"], r"models: build: \['gpt-xl'\] not in family"),
+        (["data.arith.noise_rate=1.5"], r"data\.arith\.noise_rate: expected"),
+        (["data.arith.topics=[addition, algebra]"], r"data\.arith\.topics: \['algebra'\]"),
+        (["models.build=[gpt-xl]"], r"models\.build: \['gpt-xl'\] not in family"),
+        (["sae.batch_size_tokens=0"], r"sae\.batch_size_tokens: expected 1 <= batch_size_tokens, got 0"),
+        (["activations.batch_size=0"], r"activations\.batch_size: expected 1 <="),
+        (["rl.gradient_accumulation_steps=0"], r"rl\.gradient_accumulation_steps: expected 1 <="),
+        (["rl.lr=-1"], r"rl\.lr: expected 0 < lr, got -1\.0"),
+        (["signals.difficulty.test_fraction=1"], r"signals\.difficulty\.test_fraction: expected 0 <"),
+        (["models.family=[{name: a, arch: qwen2, hidden_size: 0}]"], r"hidden_size: expected 1 <="),
         (["device=tpu"], r"device: expected"),
     ],
 )
-def test_inconsistent_combinations_fail_naming_the_section(overrides, message):
+def test_bad_values_and_combinations_fail_naming_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_experiment(overrides=overrides)
 

@@ -165,3 +165,27 @@ def test_grpo_arguments_match_the_golden_file(golden, overrides, on_gpu):
     assert args == expected
     if not on_gpu:
         GRPOConfig(**{**args, "output_dir": "/tmp/unused"})  # TRL accepts every argument
+
+
+def test_a_torn_checkpoint_is_moved_aside_and_the_run_finishes(tiny, tmp_path, finished):
+    """The state a kill while saving checkpoint-4 leaves (no trainer_state.json, a 0-byte optimizer
+    file): the rerun resumes from checkpoint-2, trains batches 2 and 3 again, and finishes."""
+    import shutil
+
+    from saerl.launch.local import train_run
+
+    _, store = tiny
+    cfg = rl_config(tmp_path, "rl.algorithm=grpo")  # the identity of `finished`: same folder name
+    run = tmp_path / "runs" / "t" / finished.name
+    shutil.copytree(finished, run)
+    torn = run / "checkpoints" / "checkpoint-4"
+    (torn / "trainer_state.json").unlink()
+    (torn / "optimizer.pt").write_bytes(b"")
+    (run / "status.json").write_text(json.dumps({"state": "running"}))
+    train_run(cfg, store)
+    assert json.loads((run / "status.json").read_text())["state"] == "done"
+    assert list((run / "checkpoints").glob("broken-checkpoint-4-*"))
+    assert (run / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists()
+    steps = [json.loads(line)["step"] for line in (run / "order.jsonl").read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 2, 3]
+    assert seen_batches(run) == seen_batches(finished)

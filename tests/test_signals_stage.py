@@ -81,7 +81,10 @@ def test_vanilla_needs_no_model_signals(tiny, tmp_path):
     cfg = load_experiment(overrides=[*overrides, "curriculum.mode=vanilla"])
     art = build(cfg, store, "curriculum")
     assert art.manifest["info"]["dropped"] == 0 and art.manifest["info"]["rows"] == 240
-    assert sorted(p.name for p in store.root.iterdir()) == ["curriculum", "data"]
+    assert sorted(p.name for p in store.root.iterdir() if not p.name.startswith(".")) == [
+        "curriculum",
+        "data",
+    ]
 
 
 def test_rollout_curriculum_uses_labels_for_every_prompt(signals):

@@ -30,6 +30,7 @@ from saerl.configlib import flat_dict
 from saerl.curriculum import stage as curriculum_stage
 from saerl.data import stage as data_stage
 from saerl.data.grading import resolve_grader_kind
+from saerl.fingerprint import FingerprintCache, fingerprint
 from saerl.models import stage as models_stage
 from saerl.rl import run as rl_run
 from saerl.sae import stage as sae_stage
@@ -125,10 +126,18 @@ class StageGraph:
         self.cfg = cfg
         self.varying = tuple(varying)
         self.grader = resolve_grader_kind(cfg.data.grader, cfg.data.source)
+        self.prints = FingerprintCache(Path(cfg.store_dir) / ".fingerprints.json")
+
+    def content(self, path: str) -> str | None:
+        """Content fingerprint of a local file or folder (None: not a local path, e.g. a hub id)."""
+        return fingerprint(path, self.prints) if Path(path).exists() else None
 
     @functools.cached_property
     def data(self) -> Node:
-        return Node("data", "data", {"data": self.cfg.data})
+        params: dict[str, Any] = {"data": self.cfg.data}
+        if self.cfg.data.source != "arith" and (fp := self.content(self.cfg.data.source)):
+            params["source_content"] = fp  # an edited file is new data
+        return Node("data", "data", params)
 
     @functools.cached_property
     def tokenizer(self) -> Node:
@@ -146,7 +155,7 @@ class StageGraph:
                 )
             params = {"spec": cfg.models.spec(name), "sft": cfg.models.sft, "grader": self.grader}
             return Node("model", f"model {name}", params, {"data": self.data, "tokenizer": self.tokenizer})
-        key = models_stage.external_model_key(name)
+        key = models_stage.external_model_key(name, self.prints)
         return Node("model", f"model {name}", {"name": name}, external=name, external_key=key)
 
     def models(self) -> list[Node]:
@@ -165,6 +174,8 @@ class StageGraph:
     @functools.cached_property
     def sae(self) -> Node:
         params = {"sae": self.cfg.sae, "activations": self.cfg.activations, "holdout_seed": self.cfg.sae.seed}
+        if self.cfg.sae.pretrained and (fp := self.content(self.cfg.sae.pretrained)):
+            params["pretrained_content"] = fp  # replaced weights are another SAE
         inputs = {"data": self.data, "source": self.source, "activations": self.activations}
         return Node("sae", "sae", params, inputs)
 

@@ -5,7 +5,7 @@ process). `saerl <stage>`, `saerl train` and `saerl study` all run through ``Loc
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from saerl.config import SaerlConfig
 from saerl.curriculum.stage import build_curriculum_file
 from saerl.data.stage import build_data
 from saerl.launch.graph import Node, StageGraph, topological
-from saerl.models.stage import build_model, build_tokenizer
+from saerl.models.stage import build_model, build_tokenizer, check_external_model
 from saerl.sae.stage import build_activations, build_features, build_sae
 from saerl.signals.stage import build_labels, build_signals
 from saerl.store import Artifact, ArtifactStore, BuildContext, StoreError
@@ -41,9 +41,11 @@ def external_artifact(node: Node) -> Artifact:
 
 
 class LocalExecutor:
-    def __init__(self, store: ArtifactStore, device: str = "auto") -> None:
+    def __init__(self, store: ArtifactStore, device: str = "auto", family: Sequence[str] = ()) -> None:
         self.store = store
         self._device = device
+        self.family = tuple(family)
+        """Names of the tiny family, for messages about unknown models."""
         self._done: dict[tuple[str, str], Any] = {}
 
     @property
@@ -55,8 +57,14 @@ class LocalExecutor:
         return self._device
 
     def materialize(self, node: Node) -> Any:
-        """The node's artifact (a run node: its run folder), after every missing ancestor."""
-        for n in topological([node]):
+        """The node's artifact (a run node: its run folder), after every missing ancestor. External
+        models are checked first, so a bad one stops the work before anything is built."""
+        order = topological([node])
+        for n in order:
+            if n.external and n.id not in self._done:
+                check_external_model(n.external, self.family)
+                self._done[n.id] = external_artifact(n)
+        for n in order:
             if n.id not in self._done:
                 self._done[n.id] = self._one(n)
         return self._done[node.id]
@@ -84,7 +92,8 @@ class LocalExecutor:
 
 def build(cfg: SaerlConfig, store: ArtifactStore, stage: str) -> Any:
     """Plan ``cfg`` and materialise one stage's node (``'features'``, ``'signals'``, ``'run'``, ...)."""
-    return LocalExecutor(store, cfg.device).materialize(getattr(StageGraph(cfg), stage))
+    family = [m.name for m in cfg.models.family]
+    return LocalExecutor(store, cfg.device, family).materialize(getattr(StageGraph(cfg), stage))
 
 
 def train_run(cfg: SaerlConfig, store: ArtifactStore) -> Path:

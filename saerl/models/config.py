@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from saerl.configlib import check_range
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -24,10 +26,9 @@ class ModelSpec:
     """MLP width."""
 
     def __post_init__(self) -> None:
+        check_range(self, "hidden_size num_heads intermediate_size num_layers", low=1)
         if self.hidden_size % self.num_heads:
             raise ValueError(f"{self.name}: hidden_size {self.hidden_size} not divisible by num_heads")
-        if self.num_layers < 1:
-            raise ValueError(f"{self.name}: num_layers must be >= 1")
 
 
 def _default_family() -> tuple[ModelSpec, ...]:
@@ -64,6 +65,11 @@ class SftConfig:
     max_new_tokens: int = 96
     """Generation budget for the greedy accuracy check."""
 
+    def __post_init__(self) -> None:
+        check_range(self, "steps batch_size eval_items max_new_tokens", low=1)
+        check_range(self, "lr", low=0, low_open=True)
+        check_range(self, "warmup_steps weight_decay", low=0)
+
 
 @dataclass(frozen=True)
 class TokenizerConfig:
@@ -73,6 +79,10 @@ class TokenizerConfig:
     """Upper bound on the vocabulary; the corpus usually yields fewer merges."""
     min_frequency: int = 2
     """Merges seen fewer times are not learned."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "vocab_size", low=64)
+        check_range(self, "min_frequency", low=1)
 
 
 @dataclass(frozen=True)

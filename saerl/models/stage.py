@@ -3,13 +3,14 @@ in HF format (safetensors), so later stages load it with `from_pretrained(dir)` 
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from saerl.data.grading import get_grader
 from saerl.data.noise import OFF_TOPIC
 from saerl.data.stage import load_split
+from saerl.fingerprint import FingerprintCache, fingerprint
 from saerl.models.config import ModelSpec, SftConfig
 from saerl.models.loading import load_tokenizer
 from saerl.store import Artifact, BuildContext
@@ -76,20 +77,37 @@ def summarize(spec: ModelSpec, art: Artifact) -> ModelSummary:
     )
 
 
-def external_model_key(name: str) -> str:
-    """The store key of a model saerl does not build: a local HF folder is identified by its config
-    and weight files (not by where it lives); anything else is a hub id."""
+def external_model_key(name: str, cache: FingerprintCache | None = None) -> str:
+    """The store key of a model saerl does not build: a local HF folder is identified by the
+    contents of its files (not by where it lives: rewritten weights are another model); anything
+    else is a hub id."""
     path = Path(name)
     if path.is_dir():
         if not (path / "config.json").exists():
             raise ValueError(f"{name}: folder has no config.json, so it is not an HF model")
-        digest = hashlib.sha256((path / "config.json").read_bytes())
-        for weights in sorted(path.glob("*.safetensors")):
-            digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
-        return f"dir-{digest.hexdigest()[:16]}"
-    if name.startswith((".", "/", "~")):
+        return f"dir-{fingerprint(path, cache)}"
+    if name.startswith((".", "/", "~")) or path.exists():
         raise ValueError(f"{name}: no such model folder")
     return f"hub-{name}"
+
+
+def check_external_model(name: str, family: Sequence[str] = ()) -> None:
+    """Fail early, naming the model, when ``name`` is neither a usable folder nor a loadable hub id
+    (offline, a hub id loads only from the local cache)."""
+    if Path(name).is_dir():
+        return
+    from saerl.models.loading import ModelError
+
+    try:
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        known = f"a model of models.family ({', '.join(family)}), " if family else ""
+        raise ModelError(
+            f"model {name!r} is not {known}a local HF folder, nor a hub id that can be loaded here "
+            f"({str(exc).splitlines()[0]})"
+        ) from None
 
 
 def model_name(model: Artifact) -> str:

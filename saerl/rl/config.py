@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from saerl.configlib import check_range
+
 
 @dataclass(frozen=True)
 class RLConfig:
@@ -66,5 +68,8 @@ class RLConfig:
     def __post_init__(self) -> None:
         if self.num_generations < 2:
             raise ValueError("num_generations: GRPO needs at least 2 completions per prompt")
-        if self.steps < 1 or self.eval_every < 1 or self.save_every < 1:
-            raise ValueError("steps, eval_every and save_every must be >= 1")
+        check_range(self, "steps eval_every save_every gradient_accumulation_steps", low=1)
+        check_range(self, "max_completion_length eval_items eval_max_new_tokens", low=1)
+        check_range(self, "completions_per_device warmup_steps kl_coef", low=0)
+        check_range(self, "lr adam_epsilon temperature", low=0, low_open=True)
+        check_range(self, "adam_beta2", low=0, high=1, low_open=True, high_open=True)

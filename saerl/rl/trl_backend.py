@@ -15,6 +15,9 @@ evaluation callback of ``saerl.rl.callbacks``).
 from __future__ import annotations
 
 import json
+import logging
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from saerl.data.records import Record
 from saerl.rl.config import RLConfig
 from saerl.rl.reward import make_reward
 from saerl.tracking import Tracker
+
+log = logging.getLogger(__name__)
 
 DAPO_EPSILON_HIGH = 0.28  # DAPO's clip-higher (Yu et al., 2025)
 
@@ -158,6 +163,37 @@ def train_grpo(
     return track.last
 
 
+CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
+"""What a resume reads besides the weights; a kill while saving leaves some missing or empty."""
+
+
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """None if ``ckpt`` can be resumed from, else what is missing or torn."""
+    for name in CHECKPOINT_FILES:
+        f = ckpt / name
+        if not f.is_file() or f.stat().st_size == 0:
+            return f"{name} missing or empty"
+    weights = [w for w in ckpt.glob("*.safetensors") if w.stat().st_size > 0]
+    if not weights:
+        return "no model weights"
+    try:
+        state = json.loads((ckpt / "trainer_state.json").read_text())
+    except json.JSONDecodeError:
+        return "trainer_state.json is not valid JSON"
+    if state.get("global_step") != int(ckpt.name.split("-")[1]):
+        return f"trainer_state.json is at step {state.get('global_step')}"
+    return None
+
+
 def last_checkpoint(run_dir: Path) -> str | None:
+    """The newest complete checkpoint. Torn ones (a kill while saving) are moved aside to
+    ``broken-checkpoint-N-<time>`` with a warning, so the run resumes from the one before."""
     ckpts = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return str(ckpts[-1]) if ckpts else None
+    for ckpt in reversed(ckpts):
+        problem = checkpoint_problem(ckpt)
+        if problem is None:
+            return str(ckpt)
+        aside = ckpt.with_name(f"broken-{ckpt.name}-{int(time.time())}")
+        log.warning("%s is incomplete (%s); moved to %s, resuming from the one before", ckpt, problem, aside)
+        os.rename(ckpt, aside)
+    return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from saerl.configlib import check_range
+
 
 @dataclass(frozen=True)
 class ActivationsConfig:
@@ -37,6 +39,13 @@ class ActivationsConfig:
     """At most this many held-out token activations are kept in the activations artifact."""
     trust_remote_code: bool = False
     """Only for hub models that need it; off unless a user turns it on."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "layer", low=-1)
+        check_range(self, "batch_size max_length shuffle_buffer_tokens eval_tokens", low=1)
+        check_range(self, "eval_fraction", low=0, high=1, low_open=True, high_open=True)
+        if not self.sae_splits:
+            raise ValueError("sae_splits: name at least one data split")
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,10 @@ class SaeConfig:
     'release:sae_id' for `SAE.from_pretrained` where a hub is reachable."""
 
     def __post_init__(self) -> None:
-        if self.d_sae < 0 or self.expansion < 1:
-            raise ValueError("d_sae must be >= 0 and expansion >= 1")
+        check_range(self, "d_sae", low=0)
+        check_range(self, "expansion batch_size_tokens dead_feature_window", low=1)
+        check_range(self, "lr sparsity_coefficient", low=0, low_open=True)
+        check_range(self, "lr_end_fraction", low=0, high=1, low_open=True)
         if self.architecture in ("topk", "batchtopk") and self.k < 1:
             raise ValueError(f"k: must be >= 1 for {self.architecture}")
         if self.training_tokens < self.batch_size_tokens:
@@ -89,3 +100,7 @@ class FeaturesConfig:
     """How token-level SAE activations become one vector per prompt."""
     splits: tuple[str, ...] = ("train", "eval_id", "eval_ood")
     """Data splits to featurise."""
+
+    def __post_init__(self) -> None:
+        if not self.splits or "train" not in self.splits:
+            raise ValueError(f"splits: must include 'train' (the RL pool), got {list(self.splits)}")

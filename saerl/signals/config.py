@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from saerl.configlib import check_range
+
 
 @dataclass(frozen=True)
 class DiversityConfig:
@@ -20,6 +22,10 @@ class DiversityConfig:
     """Held-out fraction for the topic probe (logistic regression on z) vs the majority baseline."""
     seed: int = 0
     """k-means and split seed."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "n_clusters minibatch_above", low=1)
+        check_range(self, "topic_probe_test_fraction", low=0, high=1, low_open=True, high_open=True)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,15 @@ class DifficultyConfig:
     seed: int = 0
     """Subset, sampling and split seed."""
 
+    def __post_init__(self) -> None:
+        check_range(self, "n_labelled", low=10)
+        check_range(self, "samples max_new_tokens batch_size n_ood_labelled", low=1)
+        check_range(self, "cv_folds", low=2)
+        check_range(self, "temperature", low=0, low_open=True)
+        check_range(self, "test_fraction", low=0, high=1, low_open=True, high_open=True)
+        if not self.l1_ratios or not all(0 < r <= 1 for r in self.l1_ratios):
+            raise ValueError(f"l1_ratios: expected values in (0, 1], got {list(self.l1_ratios)}")
+
 
 @dataclass(frozen=True)
 class QualityConfig:
@@ -74,6 +89,10 @@ class QualityConfig:
     """Held-out share for AUC/Pearson."""
     seed: int = 0
     """Subset and split seed."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "n_labelled", low=4)
+        check_range(self, "synth_noise_rate test_fraction", low=0, high=1, low_open=True, high_open=True)
 
 
 @dataclass(frozen=True)

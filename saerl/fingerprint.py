@@ -1,0 +1,79 @@
+"""Content fingerprints of external inputs (data files, model folders, pretrained SAE folders).
+
+A stage key must change when an input's *contents* change, not only its path: the fingerprint is the
+sha256 over every (relative path, file sha256) of a file or folder (hidden files and folders, such
+as caches, left out). File digests are cached by (absolute path, size, mtime) in one JSON file, so a
+large unchanged folder is hashed once, not at every plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and not any(s.startswith(".") for s in p.relative_to(root).parts)
+    )
+
+
+class FingerprintCache:
+    """File digests by (path, size, mtime_ns); saved atomically, shared by concurrent planners."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._data: dict[str, str] = {}
+        self._dirty = False
+        if path is not None and path.is_file():
+            try:
+                self._data = json.loads(path.read_text())
+            except (json.JSONDecodeError, OSError):
+                self._data = {}  # a torn cache is only a cache: start again
+
+    def digest(self, f: Path) -> str:
+        st = f.stat()
+        key = f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+        if key not in self._data:
+            self._data[key] = _sha256(f)
+            self._dirty = True
+        return self._data[key]
+
+    def save(self) -> None:
+        if self.path is None or not self._dirty:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}")
+        tmp.write_text(json.dumps(self._data))
+        os.replace(tmp, self.path)
+        self._dirty = False
+
+
+def fingerprint(path: str | Path, cache: FingerprintCache | None = None) -> str:
+    """sha256 (16 hex digits) of a file's or folder's contents; the same bytes give the same print
+    wherever they live."""
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    cache = cache or FingerprintCache(None)
+    h = hashlib.sha256()
+    for f in _files(root):
+        rel = "." if f == root else str(f.relative_to(root))
+        h.update(f"{rel}:{cache.digest(f)}\n".encode())
+    cache.save()
+    return h.hexdigest()[:16]
