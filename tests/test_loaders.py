@@ -146,7 +146,7 @@ def test_bad_rows_are_skipped_and_counted_by_reason(tmp_path):
         "missing_answer": 1,
         "non_text_answer": 1,
     }
-    assert report.examples["empty_prompt"] == [1, 2]
+    assert report.examples["empty_prompt"] == [2, 3] and report.unit == "lines"  # jsonl: 1-based lines
     assert "skipped      2  empty_prompt" in report.summary()
 
 

@@ -8,8 +8,11 @@ by reason in a `LoadReport`; an unreadable source raises `DataError` naming it.
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +32,23 @@ Row = Mapping[str, Any]
 Mapped = dict[str, Any]  # prompt, answer, and optionally id, topic, meta
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A raw row that could not even be parsed (a bad jsonl line): skipped with this reason."""
+
+    reason: str
+
+
 def load_records(cfg: DataConfig) -> tuple[list[Record], LoadReport]:
     """Read ``cfg.source`` (not 'arith': the generator has its own stage) into records."""
-    rows, columns = _read_rows(cfg.source, cfg.split)
+    path = Path(cfg.source)
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        rows, lines, columns = read_jsonl(path)
+        mapping = resolve_mapping(cfg.mapping, cfg.source, columns)
+        return map_rows(rows, mapping, cfg, _source_name(cfg.source), positions=lines, unit="lines")
+    table, columns = _read_rows(cfg.source, cfg.split)
     mapping = resolve_mapping(cfg.mapping, cfg.source, columns)
-    return map_rows(rows, mapping, cfg, source_name=_source_name(cfg.source))
+    return map_rows(table, mapping, cfg, source_name=_source_name(cfg.source))
 
 
 def resolve_mapping(mapping: str, source: str, columns: Iterable[str]) -> str:
@@ -53,15 +68,25 @@ def resolve_mapping(mapping: str, source: str, columns: Iterable[str]) -> str:
 
 
 def map_rows(
-    rows: Iterable[Row], mapping: str, cfg: DataConfig, source_name: str
+    rows: Iterable[Row | Skip],
+    mapping: str,
+    cfg: DataConfig,
+    source_name: str,
+    positions: Sequence[int] | None = None,
+    unit: str = "rows",
 ) -> tuple[list[Record], LoadReport]:
-    """Apply one mapping to raw rows; pure (no I/O), so tests can feed it lists of dicts."""
+    """Apply one mapping to raw rows; pure (no I/O), so tests can feed it lists of dicts.
+    ``positions``: where each row is in its file (jsonl line numbers), for the report."""
     mapper = _mapper(mapping, cfg.fields)
-    report = LoadReport(source=source_name)
+    report = LoadReport(source=source_name, unit=unit)
     records: list[Record] = []
     seen: set[str] = set()
-    for i, row in enumerate(rows):
+    for n, row in enumerate(rows):
+        i = positions[n] if positions is not None else n
         report.rows += 1
+        if isinstance(row, Skip):
+            report.skip(row.reason, i)
+            continue
         mapped = mapper(row)
         if isinstance(mapped, str):
             report.skip(mapped, i)
@@ -72,11 +97,14 @@ def map_rows(
         if reason:
             report.skip(reason, i)
             continue
-        rid = str(mapped.get("id") or f"{source_name}:{i}")
+        given = mapped.get("id")
+        # Made-up ids use the row's index (the same in every file format), never the line number.
+        rid = f"{source_name}:{n}" if given is None or str(given).strip() == "" else str(given).strip()
         if rid in seen:
             report.skip("duplicate_id", i)
             continue
         seen.add(rid)
+        mapped["meta"] = _finite(mapped.get("meta") or {}, report)
         records.append(
             Record(
                 id=rid,
@@ -99,6 +127,7 @@ def _deepmath(row: Row) -> Mapped | str:
     if "r1_solution_1" in row:
         meta["has_solutions"] = True
     return {
+        "id": row.get("id"),  # honoured when the file has one (duplicates are then skipped, counted)
         "prompt": row.get("question"),
         "answer": _as_text(row.get("final_answer")),
         "topic": row.get("topic") or "",
@@ -196,10 +225,24 @@ def _as_text(value: Any) -> Any:
 
 
 def _number(value: Any) -> float | None:
+    """A float, NaN for non-finite input (reported and stored as missing by map_rows), None if absent."""
+    if value is None or isinstance(value, bool):
+        return None
     try:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _finite(meta: dict[str, Any], report: LoadReport) -> dict[str, Any]:
+    """Non-finite floats (NaN, inf) become None, counted per field: they are not JSON."""
+    out = {}
+    for key, value in meta.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            report.missing[key] += 1
+            value = None
+        out[key] = value
+    return out
 
 
 # ------------------------------------------------------------------ reading (the I/O edge)
@@ -208,6 +251,39 @@ def _number(value: Any) -> float | None:
 def _source_name(source: str) -> str:
     path = Path(source)
     return path.stem if path.exists() else source
+
+
+def read_jsonl(path: Path) -> tuple[list[Row | Skip], list[int], list[str]]:
+    """(rows, their 1-based line numbers, the columns seen) of a jsonl file, read line by line: a
+    line that is not UTF-8, not JSON or not a JSON object becomes a Skip, never an error for the
+    whole file. Blank lines are ignored; an empty file is an error naming it."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    if not data.strip():
+        raise DataError(f"{path}: the file is empty")
+    rows: list[Row | Skip] = []
+    lines: list[int] = []
+    columns: dict[str, None] = {}
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        lines.append(n)
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            rows.append(Skip("bad_encoding"))
+            continue
+        except json.JSONDecodeError:
+            rows.append(Skip("bad_json"))
+            continue
+        if not isinstance(obj, dict):
+            rows.append(Skip("not_an_object"))
+            continue
+        columns.update(dict.fromkeys(obj))
+        rows.append(obj)
+    return rows, lines, list(columns)
 
 
 def _read_rows(source: str, split: str) -> tuple[Iterable[Row], list[str]]:
@@ -233,5 +309,8 @@ def _read_rows(source: str, split: str) -> tuple[Iterable[Row], list[str]]:
     except DataError:
         raise
     except Exception as exc:  # datasets raises many types; all mean "could not read this source"
-        raise DataError(f"{source}: cannot read dataset ({type(exc).__name__}: {exc})") from exc
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        if path.is_file() and path.stat().st_size == 0:
+            raise DataError(f"{source}: the file is empty") from None
+        raise DataError(f"{source}: cannot read dataset ({type(exc).__name__}: {first})") from None
     return ds, list(ds.column_names)

@@ -41,7 +41,11 @@ class LoadReport:
     kept: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[int]] = field(default_factory=dict)
-    """For each skip reason, the first few row indices, so a person can look them up."""
+    """For each skip reason, the first few row indices (or line numbers), so a person can look them up."""
+    unit: str = "rows"
+    """What ``examples`` count: 'rows' (0-based row index) or 'lines' (1-based line of a jsonl file)."""
+    missing: Counter[str] = field(default_factory=Counter)
+    """Kept rows whose optional field had a non-finite number (NaN, inf), stored as missing (None)."""
 
     def skip(self, reason: str, row: int) -> None:
         self.skipped[reason] += 1
@@ -52,7 +56,9 @@ class LoadReport:
     def summary(self) -> str:
         lines = [f"{self.source}: {self.rows} rows, {self.kept} kept, {sum(self.skipped.values())} skipped"]
         for reason, n in sorted(self.skipped.items()):
-            lines.append(f"  skipped {n:>6}  {reason}  (e.g. rows {self.examples[reason]})")
+            lines.append(f"  skipped {n:>6}  {reason}  (e.g. {self.unit} {self.examples[reason]})")
+        for name, n in sorted(self.missing.items()):
+            lines.append(f"  missing {n:>6}  {name}: not a finite number, kept as missing")
         return "\n".join(lines)
 
 
@@ -74,7 +80,8 @@ def write_records(path: str | Path, records: Iterable[Record]) -> int:
     n = 0
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for rec in records:
-            fh.write(json.dumps(asdict(rec), ensure_ascii=False, sort_keys=True) + "\n")
+            # allow_nan=False: NaN/inf are not JSON; loaders turn them into None before this point.
+            fh.write(json.dumps(asdict(rec), ensure_ascii=False, sort_keys=True, allow_nan=False) + "\n")
             n += 1
     return n
 
