@@ -174,8 +174,13 @@ class StageGraph:
     @functools.cached_property
     def sae(self) -> Node:
         params = {"sae": self.cfg.sae, "activations": self.cfg.activations, "holdout_seed": self.cfg.sae.seed}
-        if self.cfg.sae.pretrained and (fp := self.content(self.cfg.sae.pretrained)):
-            params["pretrained_content"] = fp  # replaced weights are another SAE
+        if pre := self.cfg.sae.pretrained:
+            if Path(pre).exists() and not (Path(pre) / "cfg.json").is_file():
+                raise ValueError(f"sae.pretrained={pre}: not an SAE folder in sae-lens's format (no cfg.json)")
+            if pre.startswith((".", "/", "~")) and not Path(pre).exists():
+                raise ValueError(f"sae.pretrained={pre}: no such folder")
+            if fp := self.content(pre):
+                params["pretrained_content"] = fp  # replaced weights are another SAE
         inputs = {"data": self.data, "source": self.source, "activations": self.activations}
         return Node("sae", "sae", params, inputs)
 

@@ -73,3 +73,5 @@ class RLConfig:
         check_range(self, "completions_per_device warmup_steps kl_coef", low=0)
         check_range(self, "lr adam_epsilon temperature", low=0, low_open=True)
         check_range(self, "adam_beta2", low=0, high=1, low_open=True, high_open=True)
+        if not self.eval_splits:
+            raise ValueError("eval_splits: name at least one split to evaluate")
