@@ -176,7 +176,9 @@ class StageGraph:
         params = {"sae": self.cfg.sae, "activations": self.cfg.activations, "holdout_seed": self.cfg.sae.seed}
         if pre := self.cfg.sae.pretrained:
             if Path(pre).exists() and not (Path(pre) / "cfg.json").is_file():
-                raise ValueError(f"sae.pretrained={pre}: not an SAE folder in sae-lens's format (no cfg.json)")
+                raise ValueError(
+                    f"sae.pretrained={pre}: not an SAE folder in sae-lens's format (no cfg.json)"
+                )
             if pre.startswith((".", "/", "~")) and not Path(pre).exists():
                 raise ValueError(f"sae.pretrained={pre}: no such folder")
             if fp := self.content(pre):
