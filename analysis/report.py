@@ -22,6 +22,8 @@ from analysis.measures import BASELINE, FULL, at_step, curves, final, incomplete
 from analysis.tables import pct
 from analysis.tidy import ACCURACY, RunSet, eval_sets
 
+POOL_FRACTION = "data/pool_fraction"
+
 
 def _ratio_text(r: float | None) -> str:
     if r is None:
@@ -36,23 +38,35 @@ def main_table(rs: RunSet) -> pd.DataFrame:
     metrics = [f"eval/{s}/accuracy" for s in sets] + [ACCURACY]
     finals = {m: final(rs, m) for m in metrics}
     starts = {m: at_step(rs, 0, m) for m in metrics}
+    seen = final(rs, POOL_FRACTION)
     rows = []
     for target in sorted(rs.runs["target_model"].dropna().unique()):
         runs = runs_of(rs, target_model=target)
-        base: dict[str, Any] = {"target": target, "method": "before RL (step 0)", "seeds": "-"}
+        base: dict[str, Any] = {
+            "target": target,
+            "method": "before RL (step 0)",
+            "seeds": "-",
+            "pool seen": "-",
+        }
         for s, m in zip([*sets, "average"], metrics, strict=True):
             vals = starts[m].reindex(runs).dropna()
             base[s] = pct(vals.mean() if len(vals) else None)
         rows.append(base)
         for method in sorted(rs.runs.loc[rs.runs["target_model"] == target, "method"].dropna().unique()):
             mruns = runs_of(rs, target_model=target, method=method)
-            row: dict[str, Any] = {"target": target, "method": method, "seeds": len(mruns)}
+            shares = seen.reindex(mruns).dropna()
+            row: dict[str, Any] = {
+                "target": target,
+                "method": method,
+                "seeds": len(mruns),
+                "pool seen": pct(shares.mean()) if len(shares) else "-",
+            }
             for s, m in zip([*sets, "average"], metrics, strict=True):
                 vals = finals[m].reindex(mruns).dropna()
                 mean, sd, _ = mean_sd(vals) if len(vals) else (None, None, 0)
                 row[s] = pct(mean, sd)
             rows.append(row)
-    return pd.DataFrame(rows, columns=["target", "method", "seeds", *sets, "average"])
+    return pd.DataFrame(rows, columns=["target", "method", "seeds", *sets, "average", "pool seen"])
 
 
 def convergence_table(

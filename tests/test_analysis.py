@@ -181,6 +181,7 @@ def test_report_lists_the_crashed_run_and_writes_nonempty_figures(runs_root, tmp
     assert re.search(r"an/qwen2-xs-saerl-s1-[0-9a-f]{6} \| failed \| 3 \|", incomplete)
     main = (tmp_path / "rep" / "tables" / "main.md").read_text()
     assert "| qwen2-xs | saerl | 1 |" in main  # the crashed seed is not averaged in
+    assert "pool seen |" in main.splitlines()[2] and main.count("| 13.3 |") == 2  # 4 steps x 8 of 240
     assert "before RL (step 0)" in main
     assert r"\begin{tabular}" in (tmp_path / "rep" / "tables" / "main.tex").read_text()
     for name in ("convergence", "transfer"):

@@ -209,3 +209,63 @@ def test_bad_inputs_are_named():
     sig = Signals(ids=["a", "b"], cluster=np.zeros(2), difficulty=np.zeros(2), quality=np.zeros(2))
     with pytest.raises(ValueError, match="mode 'length' needs prompt lengths"):
         build_curriculum(sig, CurriculumConfig(mode="length"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(inputs, st.integers(1, 40), st.sampled_from(MODES))
+def test_a_run_gets_exactly_one_full_batch_per_step(args, steps, mode):
+    """Whatever the pool, the stream has `steps` batches of B: a stratified subset when the pool is
+    larger than the budget, repeated passes when it is smaller."""
+    n, k, B, rho, seed = args
+    cfg = CurriculumConfig(mode=mode, batch_size=B, rho=rho, seed=seed)
+    sig = make_signals(n, k, seed)
+    pool = n if mode in ("vanilla", "no_quality_filter") else n - int(np.floor(0.1 * n))
+    if pool < B:
+        with pytest.raises(ValueError, match=rf"do not fill one batch of {B}"):
+            build_curriculum(sig, cfg, steps=steps)
+        return
+    cur = build_curriculum(sig, cfg, steps=steps)
+    sizes = [len(b) for b in batches_of(cur)]
+    assert len(sizes) >= steps and all(s == B for s in sizes[:steps])
+    first = cur.order[cur.passes == 0]
+    assert len(set(first.tolist())) == len(first)  # each prompt once per pass
+    if cur.passes.max() > 0:  # later passes replay the first pass's full batches, in order
+        full_rows = cur.order[
+            (cur.passes == 0) & np.isin(cur.batch, [t for t, s in enumerate(sizes) if s == B])
+        ]
+        assert (cur.order[cur.passes == 1][: len(full_rows)] == full_rows).all()
+
+
+def test_a_short_run_trains_a_stratified_subset_spanning_easy_to_hard():
+    sig = make_signals(2000, 4, 0)
+    cfg = CurriculumConfig(batch_size=16, rho=0.0)
+    cur = build_curriculum(sig, cfg, steps=20)  # 320 of 1800 kept prompts
+    assert cur.n_batches == 20 and len(cur.order) == 320
+    whole = build_curriculum(sig, cfg)
+    first_20 = whole.order[whole.batch < 20]
+    # the whole stream's first 20 batches are the easy end; the fitted stream spans each cluster
+    assert sig.difficulty[cur.order].mean() > sig.difficulty[first_20].mean() + 0.2
+    for c in range(4):
+        kept_c = whole.order[sig.cluster[whole.order] == c]
+        mine = cur.order[sig.cluster[cur.order] == c]
+        assert abs(len(mine) - 320 * len(kept_c) / len(whole.order)) <= 1  # share by cluster size
+        assert sig.difficulty[mine].max() >= np.quantile(sig.difficulty[kept_c], 0.9)
+        assert sig.difficulty[mine].min() <= np.quantile(sig.difficulty[kept_c], 0.1)
+
+
+def test_a_long_run_repeats_the_stream_or_refuses():
+    sig = make_signals(100, 2, 0)  # 90 kept: 11 full batches of 8 and a partial one
+    cur = build_curriculum(sig, CurriculumConfig(batch_size=8, rho=0.0), steps=30)
+    assert cur.n_batches >= 30 and cur.passes.max() == 2  # 11 full batches a pass; the partial one left out
+    assert all((cur.batch == t).sum() == 8 for t in range(cur.n_batches))
+    with pytest.raises(
+        ValueError, match=r"the run has 30 steps but the stream has only 11 full batches of 8"
+    ):
+        build_curriculum(sig, CurriculumConfig(batch_size=8, overflow="error"), steps=30)
+
+
+def test_vanilla_with_a_budget_is_a_uniform_random_subset():
+    sig = make_signals(1000, 3, 0)
+    cur = build_curriculum(sig, CurriculumConfig(mode="vanilla", batch_size=10, seed=5), steps=7)
+    perm = np.random.default_rng(5).permutation(1000)
+    assert (cur.order == perm[:70]).all() and cur.n_batches == 7

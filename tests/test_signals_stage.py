@@ -56,7 +56,12 @@ def test_curriculum_file_is_ordered_and_carries_its_config(signals):
     assert (np.diff(batch) >= 0).all()
     assert all((pos[batch == b] == np.arange((batch == b).sum())).all() for b in set(batch.tolist()))
     dropped = json.loads((art.path / "dropped.json").read_text())
-    assert len(dropped) == int(0.1 * 240) and table.num_rows == 240 - len(dropped)
+    assert len(dropped) == int(0.1 * 240)
+    # 60 steps x 8 = 480 > 216 kept prompts: the 27 full batches are replayed in 3 passes
+    passes = table["pass"].to_numpy()
+    assert table.num_rows == 3 * 216 and passes.max() == 2
+    assert sorted(table["id"].to_numpy()[passes == 0].tolist()) == sorted(set(table["id"].to_pylist()))
+    assert art.manifest["info"]["unique_prompts"] == 216 and art.manifest["info"]["pool_fraction"] == 0.9
     stats = json.loads((art.path / "batches.json").read_text())
     assert len(stats) == art.manifest["info"]["batches"]
 
@@ -80,7 +85,8 @@ def test_vanilla_needs_no_model_signals(tiny, tmp_path):
     store = ArtifactStore(tmp_path / "fresh")
     cfg = load_experiment(overrides=[*overrides, "curriculum.mode=vanilla"])
     art = build(cfg, store, "curriculum")
-    assert art.manifest["info"]["dropped"] == 0 and art.manifest["info"]["rows"] == 240
+    info = art.manifest["info"]
+    assert info["dropped"] == 0 and info["rows"] == 60 * 8 and info["unique_prompts"] == 240
     assert sorted(p.name for p in store.root.iterdir() if not p.name.startswith(".")) == [
         "curriculum",
         "data",

@@ -37,6 +37,11 @@ class CurriculumConfig:
     """If set, drop items with quality below this instead of the lowest fraction."""
     seed: int = 0
     """Seed of the vanilla shuffle and of the no_curriculum within-cluster shuffle."""
+    overflow: Literal["repeat", "error"] = "repeat"
+    """When the run has more steps than the stream has batches: 'repeat' replays the stream's full
+    batches in the same order (a second pass), 'error' refuses. OUR CHOICE: repeating keeps the
+    order within each pass; a run shorter than the stream instead trains on a stratified subset
+    (``saerl.curriculum.order.stratified``) so that it still goes from easy to hard."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

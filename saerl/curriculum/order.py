@@ -29,7 +29,7 @@ Each ablation of docs/method.md section 5 is a `mode` that changes exactly one c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -67,6 +67,12 @@ class Curriculum:
     remainder: np.ndarray  # bool: row belongs to a remainder batch (see module docstring)
     dropped: np.ndarray  # indices removed by the quality filter
     clusters: np.ndarray  # per input prompt, the cluster it was ordered in (-1: dropped or vanilla)
+    passes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    """Per row, 0 for the first pass over the stream, 1+ for repeats (see ``_fit``)."""
+
+    def __post_init__(self) -> None:
+        if len(self.passes) != len(self.order):
+            object.__setattr__(self, "passes", np.zeros(len(self.order), dtype=int))
 
     @property
     def n_batches(self) -> int:
@@ -130,21 +136,42 @@ def _mix(batches: list[np.ndarray], m: int) -> list[np.ndarray]:
     return [np.concatenate([b[: len(b) - m], received[t]]) for t, b in enumerate(batches)]
 
 
+def stratified(groups: list[np.ndarray], budget: int) -> list[np.ndarray]:
+    """At most ``budget`` items in all: each group (a cluster's easy-to-hard order) keeps a share
+    proportional to its size (largest remainders round), taken at evenly spaced positions along its
+    order, so the selection still spans easy to hard."""
+    sizes = np.array([len(g) for g in groups])
+    total = int(sizes.sum())
+    if budget >= total:
+        return groups
+    exact = budget * sizes / total
+    quota = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - quota), kind="stable")[: budget - int(quota.sum())]:
+        quota[i] += 1
+    return [
+        g[np.floor((np.arange(q) + 0.5) * len(g) / q).astype(int)] for g, q in zip(groups, quota, strict=True)
+    ]
+
+
 def build_curriculum(
     signals: Signals,
     cfg: CurriculumConfig,
     recluster: Callable[[np.ndarray], np.ndarray] | None = None,
+    steps: int | None = None,
 ) -> Curriculum:
     """The ordered stream. ``recluster(kept_indices) -> labels`` clusters the prompts that survive
-    the quality filter (the method's order); None uses ``signals.cluster`` as given."""
+    the quality filter (the method's order); None uses ``signals.cluster`` as given. ``steps``: the
+    run's optimizer steps (one batch each): a smaller budget than the kept pool selects a stratified
+    subset (``stratified``), a larger one is handled by ``cfg.overflow``; None orders the whole pool."""
     n = len(signals.ids)
     B = cfg.batch_size
+    budget = steps * B if steps is not None else None
     rng = np.random.default_rng(cfg.seed)
     clusters = np.full(n, -1, dtype=int)
-    if cfg.mode == "vanilla":
-        batches, leftover = _chunks(rng.permutation(n), B)
+    if cfg.mode == "vanilla":  # a uniform random subset of the pool is the vanilla run's share
+        batches, leftover = _chunks(rng.permutation(n)[:budget], B)
         rest = [leftover] if len(leftover) else []
-        return _assemble(batches, rest, np.array([], dtype=int), len(batches), clusters)
+        return _fit(_assemble(batches, rest, np.array([], dtype=int), len(batches), clusters), steps, cfg)
 
     keep = np.ones(n, dtype=bool) if cfg.mode == "no_quality_filter" else quality_filter(signals.quality, cfg)
     kept = np.flatnonzero(keep)
@@ -162,23 +189,55 @@ def build_curriculum(
             return rng.permutation(idx)
         return idx[np.argsort(difficulty[idx], kind="stable")]
 
-    if cfg.mode == "no_cluster":
-        batches, leftover = _chunks(easy_to_hard(kept), B)
-        leftovers = [leftover]
-    else:
-        per_cluster, leftovers = [], []
-        for c in np.unique(clusters[kept]):
-            chunks, leftover = _chunks(easy_to_hard(kept[clusters[kept] == c]), B)
-            if chunks:
-                per_cluster.append(chunks)
-            leftovers.append(leftover)
-        batches = _interleave(per_cluster)
+    groups = [easy_to_hard(kept[clusters[kept] == c]) for c in np.unique(clusters[kept])]
+    if budget is not None:
+        groups = stratified(groups, budget)
+    per_cluster, leftovers = [], []
+    for group in groups:
+        chunks, leftover = _chunks(group, B)
+        if chunks:
+            per_cluster.append(chunks)
+        leftovers.append(leftover)
+    batches = _interleave(per_cluster)
     pool = np.concatenate(leftovers) if leftovers else np.array([], dtype=int)
     pool = pool[np.argsort(difficulty[pool], kind="stable")]
     extra, last = _chunks(pool, B)
     full = _mix(batches + extra, int(np.floor(rho * B)))
     tail = [last] if len(last) else []
-    return _assemble(full, tail, np.flatnonzero(~keep), len(batches), clusters)
+    return _fit(_assemble(full, tail, np.flatnonzero(~keep), len(batches), clusters), steps, cfg)
+
+
+def _fit(cur: Curriculum, steps: int | None, cfg: CurriculumConfig) -> Curriculum:
+    """Cover ``steps`` full batches. A stream with fewer full batches is repeated (cfg.overflow =
+    'repeat': passes 1, 2, ... replay the full batches in the same order; the partial last batch is
+    then left out, since its < B items would shift every later step off its batch) or refused."""
+    if steps is None:
+        return cur
+    full = [t for t in range(cur.n_batches) if (cur.batch == t).sum() == cfg.batch_size]
+    if len(full) >= steps:
+        return cur
+    if not full:
+        raise ValueError(
+            f"curriculum: {len(cur.order)} prompts do not fill one batch of {cfg.batch_size}; "
+            "a larger pool or a smaller curriculum.batch_size is needed"
+        )
+    if cfg.overflow == "error":
+        raise ValueError(
+            f"curriculum: the run has {steps} steps but the stream has only {len(full)} full batches of "
+            f"{cfg.batch_size} ({len(cur.order)} prompts); lower rl.steps or set curriculum.overflow=repeat"
+        )
+    rows = np.flatnonzero(np.isin(cur.batch, full))
+    n_passes = -(-steps // len(full))
+    index = np.searchsorted(full, cur.batch[rows])
+    return Curriculum(
+        np.tile(cur.order[rows], n_passes),
+        np.concatenate([index + p * len(full) for p in range(n_passes)]),
+        np.tile(cur.position[rows], n_passes),
+        np.tile(cur.remainder[rows], n_passes),
+        cur.dropped,
+        cur.clusters,
+        np.repeat(np.arange(n_passes), len(rows)),
+    )
 
 
 def _assemble(

@@ -21,7 +21,7 @@ from saerl.data.records import Record
 from saerl.data.stage import load_split
 from saerl.store import Artifact, BuildContext
 
-VERSION = "3"  # 3: mixing by tail exchange; the kept prompts are clustered after the filter
+VERSION = "4"  # 4: fitted to the run's steps (stratified subset or repeated passes)
 FILE = "curriculum.parquet"
 CONFIG_KEY = b"saerl.curriculum"
 
@@ -83,6 +83,7 @@ def write_curriculum(path: Path, cur: Curriculum, sig: Signals, records: list[Re
             "difficulty": sig.difficulty[o].astype(float),
             "quality": sig.quality[o].astype(float),
             "remainder": cur.remainder,
+            "pass": cur.passes.astype(np.int32),
         }
     )
     table = table.replace_schema_metadata({CONFIG_KEY: json.dumps(config, sort_keys=True).encode()})
@@ -112,7 +113,8 @@ def build_curriculum_file(
     cfg: CurriculumConfig = params["curriculum"]
     records = load_split(inputs["data"], "train")
     sig = signals_for(cfg, records, inputs.get("signals"))
-    cur = build_curriculum(sig, cfg, kept_clusterer(inputs, records, params.get("diversity")))
+    steps = params.get("steps")
+    cur = build_curriculum(sig, cfg, kept_clusterer(inputs, records, params.get("diversity")), steps)
     write_curriculum(ctx.path / FILE, cur, sig, records, to_dict(cfg))
     stats = batch_stats(cur, sig)
     (ctx.path / "batches.json").write_text(json.dumps(stats, indent=1))
@@ -123,6 +125,12 @@ def build_curriculum_file(
         batches=cur.n_batches,
         dropped=len(cur.dropped),
         mean_clusters_per_batch=float(np.mean([s["clusters"] for s in stats])),
+        steps=steps,
+        pool=len(records),
+        kept=len(records) - len(cur.dropped),
+        unique_prompts=len(set(cur.order.tolist())),
+        pool_fraction=len(set(cur.order.tolist())) / len(records),
+        passes=int(cur.passes.max()) + 1,
     )
 
 

@@ -254,10 +254,11 @@ class StageGraph:
     @functools.cached_property
     def curriculum(self) -> Node:
         c = self.cfg.curriculum
+        # The stream is fitted to the run's step budget (one batch per step), so steps are part of it.
+        params: dict[str, Any] = {"curriculum": c, "steps": self.cfg.rl.steps}
         # Vanilla orders by a seeded shuffle: it needs no model signals, so it never waits for the SAE.
         if c.mode == "vanilla":
-            return Node("curriculum", f"curriculum {c.mode}", {"curriculum": c}, {"data": self.data})
-        params: dict[str, Any] = {"curriculum": c}
+            return Node("curriculum", f"curriculum {c.mode}", params, {"data": self.data})
         inputs = {"data": self.data, "signals": self.signals}
         if c.mode != "no_cluster":  # the prompts kept by the quality filter are clustered on z
             params["diversity"] = self.cfg.signals.diversity

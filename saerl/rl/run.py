@@ -171,6 +171,9 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
         name=params["name"],
         run_id=wandb_id(config, params["name"]),
     )
+    info = cur.manifest.get("info", {})
+    if "pool_fraction" in info:  # what share of the prompt pool this run trains on (its curriculum)
+        tracker.log(0, {"data/pool_fraction": info["pool_fraction"], "data/prompts": info["unique_prompts"]})
     try:
         final = train_grpo(
             rl,
