@@ -305,7 +305,11 @@ def section_ablations(ctx: ReportContext) -> list[str]:
         md += ["![ablations](figures/ablations.png)", ""]
     if by_rho["rho"].nunique() > 1:
         ablation_fig.rho(by_rho, ctx.figs)
-        md += ["![rho](figures/rho.png)", ""]
+        rho_rows = by_rho.assign(final=[pct(m, s) for m, s in zip(by_rho["mean"], by_rho["sd"], strict=True)])
+        rho_table = tables.write(
+            rho_rows[["target_model", "rho", "count", "final"]], ctx.out, "rho", "Final accuracy per rho (%)"
+        )
+        md += ["![rho](figures/rho.png)", "", rho_table, ""]
     shown = by_method.assign(
         final=[pct(m, s) for m, s in zip(by_method["mean"], by_method["sd"], strict=True)]
     )

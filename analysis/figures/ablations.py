@@ -30,7 +30,7 @@ def rho(table: pd.DataFrame, out: Path, name: str = "rho") -> list[Path]:
         t = t.sort_values("rho")
         ax.errorbar(t["rho"], 100 * t["mean"], yerr=100 * t["sd"].fillna(0), marker="o", ms=3,
                     color=PALETTE[i % len(PALETTE)], label=str(target), capsize=2)  # fmt: skip
-    ax.set_xlabel("rho (fraction mixed into the next batch)")
+    ax.set_xlabel("rho (foreign share of each batch)")
     ax.set_ylabel("final accuracy (%)")
     ax.legend(fontsize=7)
     return save(fig, out, name)
