@@ -189,3 +189,52 @@ def test_a_torn_checkpoint_is_moved_aside_and_the_run_finishes(tiny, tmp_path, f
     steps = [json.loads(line)["step"] for line in (run / "order.jsonl").read_text().splitlines()]
     assert steps == [0, 1, 2, 3, 2, 3]
     assert seen_batches(run) == seen_batches(finished)
+
+
+def test_several_updates_per_batch_change_the_update_and_overlong_shaping_enters_the_reward(tiny, tmp_path, monkeypatch):
+    """rl.updates_per_batch=2 makes two optimizer updates per curriculum batch (TRL's num_iterations:
+    the second sees an importance ratio != 1, so clipping can act); steps, logs and the order audit
+    still count curriculum batches. The overlong penalty is TRL's DAPO reward, added to ours. The
+    tiny model never answers right, so a reward with variance stands in for the grader here."""
+    from safetensors.torch import load_file
+    from trl.rewards import get_soft_overlong_punishment
+
+    from saerl.launch.local import train_run
+    from saerl.rl import trl_backend
+
+    def varied(kind):
+        def reward(prompts, completions, **kw):
+            return [float(len(str(c)) % 2) for c in completions]
+
+        return reward
+
+    monkeypatch.setattr(trl_backend, "make_reward", varied)
+    _, store = tiny
+    common = ["rl.steps=2", "rl.eval_every=2", "rl.save_every=2", "rl.max_completion_length=12"]
+    runs = {
+        "mu1": train_run(rl_config(tmp_path / "a", *common), store),
+        "mu2": train_run(rl_config(tmp_path / "b", *common, "rl.updates_per_batch=2"), store),
+        "mu2+overlong": train_run(
+            rl_config(tmp_path / "c", *common, "rl.updates_per_batch=2", "rl.overlong_buffer=10"), store
+        ),
+    }
+    assert seen_batches(runs["mu2"]) == seen_batches(runs["mu1"])  # the same two batches, once each
+    assert sorted(seen_batches(runs["mu2"])) == [0, 1]
+    assert [r["step"] for r in read_metrics(runs["mu2"]) if "eval/average" in r] == [0, 2]
+    state = json.loads((runs["mu2"] / "checkpoints" / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4  # two updates per batch
+    weights = {
+        name: load_file(str(next((run / "checkpoints").glob("checkpoint-*")) / "model.safetensors"))
+        for name, run in runs.items()
+    }
+    assert any(not (weights["mu1"][k] == weights["mu2"][k]).all() for k in weights["mu1"])
+    # The penalty is in the reward the trainer optimises. Every tiny completion runs to the length
+    # limit, so here it is a constant -1, which group normalisation cancels: it changes the update
+    # only where completion lengths within a group differ (the penalty itself is checked below).
+    rows = [r for r in read_metrics(runs["mu2+overlong"]) if "train/reward" in r]
+    for r in rows:
+        shaped = r["train/rewards/soft_overlong_punishment_reward/mean"]
+        assert r["train/completions/mean_length"] == 12 and shaped == -1.0
+        assert r["train/reward"] == pytest.approx(r["train/rewards/reward/mean"] + shaped)
+    penalty = get_soft_overlong_punishment(8, 4)
+    assert penalty(completion_ids=[[1] * 4, [1] * 6, [1] * 8]) == [0.0, -0.5, -1.0]

@@ -70,17 +70,21 @@ class EvalCallback(TrainerCallback):  # type: ignore[misc]
         if self.bar is not None:
             self.bar.set_postfix(acc=f"{self.last['eval/average']:.3f}", refresh=False)
 
+    def step(self, state: Any) -> int:
+        """The curriculum batch TRL's state is on (its global step counts optimizer updates)."""
+        return int(state.global_step) // self.cfg.updates_per_batch
+
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=self.cfg.steps, initial=state.global_step, desc=self.desc, unit="step")
+        self.bar = tqdm(total=self.cfg.steps, initial=self.step(state), desc=self.desc, unit="step")
         if state.global_step == 0:
             self._evaluate(0, model)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
         train = {f"train/{k}": v for k, v in (logs or {}).items() if isinstance(v, (int, float))}
         if train:
-            self.tracker.log(state.global_step, train)
+            self.tracker.log(self.step(state), train)
             if self.bar is not None and "train/reward" in train:
                 acc = self.last.get("eval/average")
                 post = {"reward": f"{train['train/reward']:.3f}"}
@@ -89,7 +93,9 @@ class EvalCallback(TrainerCallback):  # type: ignore[misc]
                 self.bar.set_postfix(post, refresh=False)
 
     def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kw: Any) -> None:
-        step = state.global_step
+        if state.global_step % self.cfg.updates_per_batch:
+            return  # inside a batch's updates
+        step = self.step(state)
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
         if step % self.cfg.eval_every == 0 or step == self.cfg.steps:

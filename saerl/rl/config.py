@@ -17,9 +17,21 @@ class RLConfig:
     backend: Literal["trl"] = "trl"
     """'trl' (local: CPU or one GPU). The OpenRLHF backend renders a Slurm job instead."""
     algorithm: Literal["grpo", "dapo"] = "dapo"
-    """TRL loss type; 'dapo' also sets the clip-higher epsilon (DAPO paper: 0.28). OUR CHOICE: DAPO's
-    token-level loss is the first setting that gained on the miniature (analysis/LOG.md); with GRPO's
-    loss (8 prompts per step) completions grew longer and accuracy fell at every lr that moved it."""
+    """TRL loss type; 'dapo' is DAPO's token-level loss with its clip-higher epsilon (0.28). The rest
+    of DAPO is opt-in: clipping acts only with updates_per_batch > 1, overlong shaping with
+    overlong_buffer > 0; dynamic sampling is not offered (refilling rejected groups with later
+    prompts would move batches off the curriculum). So with the defaults, 'dapo' means DAPO's loss
+    only. OUR CHOICE: that loss is the first setting that gained on the miniature (analysis/LOG.md);
+    with GRPO's loss (8 prompts per step) accuracy fell at every lr that moved the model."""
+    updates_per_batch: int = 1
+    """Optimizer updates on each generated batch (mu in GRPO/DAPO; TRL's num_iterations). With 1 the
+    importance ratio is always 1, so clipping (and DAPO's clip-higher) never acts; > 1 reuses the
+    batch's completions PPO-style. `steps` still counts curriculum batches (logged steps too).
+    OUR CHOICE: 1, the setting the miniature's runs were measured with (analysis/LOG.md)."""
+    overlong_buffer: int = 0
+    """DAPO's soft overlong punishment: completions longer than max_completion_length minus this
+    many tokens get a reward penalty rising linearly to -1 at the limit (TRL's
+    get_soft_overlong_punishment); 0 turns it off (the measured setting)."""
     num_generations: int = 8
     """Group size G: completions per prompt."""
     completions_per_device: int = 0
@@ -73,5 +85,7 @@ class RLConfig:
         check_range(self, "completions_per_device warmup_steps kl_coef", low=0)
         check_range(self, "lr adam_epsilon temperature", low=0, low_open=True)
         check_range(self, "adam_beta2", low=0, high=1, low_open=True, high_open=True)
+        check_range(self, "updates_per_batch", low=1)
+        check_range(self, "overlong_buffer", low=0, high=self.max_completion_length - 1)
         if not self.eval_splits:
             raise ValueError("eval_splits: name at least one split to evaluate")

@@ -72,10 +72,11 @@ def grpo_args(cfg: RLConfig, output_dir: str, prompts_per_batch: int, on_gpu: bo
         "beta": cfg.kl_coef,
         "loss_type": cfg.algorithm,
         "epsilon_high": DAPO_EPSILON_HIGH if cfg.algorithm == "dapo" else 0.2,
-        "max_steps": cfg.steps,
+        "num_iterations": cfg.updates_per_batch,
+        "max_steps": cfg.steps * cfg.updates_per_batch,  # TRL counts optimizer updates
         "logging_steps": 1,
         "save_strategy": "steps",
-        "save_steps": cfg.save_every,
+        "save_steps": cfg.save_every * cfg.updates_per_batch,
         "report_to": [],
         "seed": cfg.seed,
         "data_seed": cfg.seed,
@@ -103,14 +104,17 @@ def first_batch_size(curriculum: Any) -> int:
     return int(sum(1 for b in curriculum.column("batch").to_pylist() if b == 0))
 
 
-def audited_reward(reward: Callable[..., list[float]], log_path: Path) -> Callable[..., list[float]]:
-    """Wrap a TRL reward function to append {step, ids} (each id once, in order) per call."""
+def audited_reward(
+    reward: Callable[..., list[float]], log_path: Path, updates_per_batch: int = 1
+) -> Callable[..., list[float]]:
+    """Wrap a TRL reward function to append {step, ids} (each id once, in order) per call; step is
+    the curriculum batch (TRL's global step / updates per batch)."""
 
     def wrapped(
         prompts: Any, completions: Any, id: list[str], trainer_state: Any = None, **kw: Any
     ) -> list[float]:
         seen = list(dict.fromkeys(id))
-        step = int(trainer_state.global_step) if trainer_state is not None else -1
+        step = int(trainer_state.global_step) // updates_per_batch if trainer_state is not None else -1
         with log_path.open("a") as fh:
             fh.write(json.dumps({"step": step, "ids": seen}) + "\n")
         return reward(prompts, completions, trainer_state=trainer_state, **kw)
@@ -142,12 +146,18 @@ def train_grpo(
             cfg, str(run_dir / "checkpoints"), first_batch_size(curriculum), device.startswith("cuda")
         )
     )
-    reward: Any = audited_reward(make_reward(grader_kind), run_dir / "order.jsonl")
+    rewards: list[Any] = [
+        audited_reward(make_reward(grader_kind), run_dir / "order.jsonl", cfg.updates_per_batch)
+    ]
+    if cfg.overlong_buffer:
+        from trl.rewards import get_soft_overlong_punishment
+
+        rewards.append(get_soft_overlong_punishment(cfg.max_completion_length, cfg.overlong_buffer))
     track = EvalCallback(cfg, tokenizer, evals, get_grader(grader_kind), tracker, desc=run_dir.name)
     torch.manual_seed(cfg.seed)
     trainer = GRPOTrainer(
         model=model_path,
-        reward_funcs=[reward],
+        reward_funcs=rewards,
         args=args,
         train_dataset=curriculum_dataset(curriculum),
         processing_class=tokenizer,
@@ -180,7 +190,7 @@ def checkpoint_problem(ckpt: Path) -> str | None:
         state = json.loads((ckpt / "trainer_state.json").read_text())
     except json.JSONDecodeError:
         return "trainer_state.json is not valid JSON"
-    if state.get("global_step") != int(ckpt.name.split("-")[1]):
+    if state.get("global_step") != int(ckpt.name.split("-")[1]):  # the name is TRL's global step
         return f"trainer_state.json is at step {state.get('global_step')}"
     return None
 
