@@ -103,17 +103,25 @@ def _step(row: Mapping[str, Any]) -> int | None:
 
 def condition_of(config: Mapping[str, Any], group: str | None = None) -> dict[str, Any]:
     """The condition keys from a run's config (saerl writes them flat into W&B's config)."""
-    cond = {k: config.get(k) for k in CONDITION}
+    cond = {k: config.get(k) for k in (*CONDITION, "variant")}
     if cond["sweep"] is None:
         cond["sweep"] = group
     return cond
+
+
+def method_label(condition: Mapping[str, Any]) -> Any:
+    """The method, with the run's variant (other swept keys) when it has one: 'vanilla [lr=2e-05]'.
+    Runs that differ in a swept knob are never averaged together as seeds."""
+    method, variant = condition.get("method"), condition.get("variant")
+    return f"{method} [{variant}]" if variant else method
 
 
 def build(logs: Iterable[RunLog]) -> RunSet:
     records: list[tuple[Any, ...]] = []
     runs: list[tuple[Any, ...]] = []
     for log in logs:
-        cond = tuple(log.condition.get(k) for k in CONDITION)
+        labelled = {**log.condition, "method": method_label(log.condition)}
+        cond = tuple(labelled.get(k) for k in CONDITION)
         runs.append((log.run, *cond, log.state if log.state in STATES else "unknown", log.origin))
         for row in log.rows:
             step = _step(row)

@@ -29,6 +29,7 @@ TINY_OVERRIDES = (
         "data.arith.n_sft=100",
         "data.arith.n_eval_id=30",
         "data.arith.n_eval_ood=40",
+        "data.arith.n_val=30",
     ),
     f"models.family=[{TINY_MODEL}]",
     *(

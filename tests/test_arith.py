@@ -109,3 +109,16 @@ def test_impossible_request_is_a_clear_error():
     )
     with pytest.raises(ValueError, match="cannot make 5000 distinct eval_id prompts"):
         generate(cfg)
+
+
+def test_validation_split_is_clean_disjoint_and_leaves_the_other_splits_unchanged():
+    from dataclasses import replace
+
+    cfg = ArithConfig(n_train=80, n_sft=60, n_val=40, n_eval_id=20, n_eval_ood=20)
+    with_val, without = generate(cfg), generate(replace(cfg, n_val=0))
+    assert len(with_val["val"]) == 40 and without["val"] == []
+    assert all(r.meta.get("noise", "none") == "none" for r in with_val["val"])
+    others = {r.prompt for split in ("sft", "train", "eval_id", "eval_ood") for r in with_val[split]}
+    assert not others & {r.prompt for r in with_val["val"]}
+    for split in ("sft", "train", "eval_id", "eval_ood"):
+        assert with_val[split] == without[split]

@@ -66,7 +66,7 @@ def test_every_point_of_every_shipped_sweep_gets_its_own_folder_and_condition(sw
     check_distinct(graphs)  # raises on a shared folder
     folders = [g.run.params["name"] for g in graphs]
     assert len(set(folders)) == len(graphs)
-    conds = [json.dumps(condition(to_dict(g.cfg)), sort_keys=True) for g in graphs]
+    conds = [json.dumps(condition(to_dict(g.cfg), g.run.params["variant"]), sort_keys=True) for g in graphs]
     assert len(set(conds)) == len(graphs)
 
 

@@ -191,7 +191,9 @@ def test_a_torn_checkpoint_is_moved_aside_and_the_run_finishes(tiny, tmp_path, f
     assert seen_batches(run) == seen_batches(finished)
 
 
-def test_several_updates_per_batch_change_the_update_and_overlong_shaping_enters_the_reward(tiny, tmp_path, monkeypatch):
+def test_several_updates_per_batch_change_the_update_and_overlong_shaping_enters_the_reward(
+    tiny, tmp_path, monkeypatch
+):
     """rl.updates_per_batch=2 makes two optimizer updates per curriculum batch (TRL's num_iterations:
     the second sees an importance ratio != 1, so clipping can act); steps, logs and the order audit
     still count curriculum batches. The overlong penalty is TRL's DAPO reward, added to ours. The

@@ -80,3 +80,15 @@ def test_summary_uses_the_vanilla_mean_curve_as_target(tmp_path):
     assert rows[("saerl", 1)]["state"] == "failed" and rows[("saerl", 1)]["steps_to_target"] is None
     table = format_table(list(rows.values()))
     assert "failed" in table and "not reached" in table
+
+
+def test_runs_that_differ_in_a_swept_knob_are_not_averaged_as_seeds(tmp_path):
+    for lr, acc in (("1e-05", 0.4), ("2e-05", 0.6)):
+        d = tmp_path / f"q-vanilla-lr{lr}-s0"
+        d.mkdir()
+        cond = {"target_model": "q", "method": "vanilla", "seed": 0, "variant": f"lr={lr}"}
+        (d / "condition.json").write_text(json.dumps(cond))
+        (d / "status.json").write_text(json.dumps({"state": "done"}))
+        (d / "metrics.jsonl").write_text(json.dumps({"step": 0, "eval/average": acc}) + "\n")
+    runs = load(tmp_path).runs
+    assert sorted(runs["method"]) == ["vanilla [lr=1e-05]", "vanilla [lr=2e-05]"]

@@ -22,7 +22,7 @@ from saerl.data.config import ArithConfig
 from saerl.data.noise import corrupt_prompt, wrong_integer
 from saerl.data.records import Record
 
-SPLITS = ("sft", "train", "eval_id", "eval_ood")
+SPLITS = ("sft", "train", "val", "eval_id", "eval_ood")
 
 
 @dataclass(frozen=True)
@@ -260,12 +260,19 @@ def _inject_noise(records: list[Record], cfg: ArithConfig, rng: random.Random) -
 
 
 def generate(cfg: ArithConfig) -> dict[str, list[Record]]:
-    """All four splits; eval splits are drawn first so train/sft never contain an eval prompt."""
-    sizes = {"sft": cfg.n_sft, "train": cfg.n_train, "eval_id": cfg.n_eval_id, "eval_ood": cfg.n_eval_ood}
+    """Every split; eval splits are drawn first so train/sft never contain an eval prompt, and the
+    validation split last (each split has its own seeded stream, so adding it changed no other)."""
+    sizes = {
+        "sft": cfg.n_sft,
+        "train": cfg.n_train,
+        "val": cfg.n_val,
+        "eval_id": cfg.n_eval_id,
+        "eval_ood": cfg.n_eval_ood,
+    }
     taken: set[str] = set()
     made = {
         split: generate_split(split, sizes[split], cfg, taken)
-        for split in ("eval_id", "eval_ood", "train", "sft")
+        for split in ("eval_id", "eval_ood", "train", "sft", "val")
     }
     return {split: made[split] for split in SPLITS}
 

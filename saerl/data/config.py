@@ -19,6 +19,9 @@ class ArithConfig:
     """Prompts in the RL/scoring pool (noise is injected here only)."""
     n_sft: int = 3000
     """Clean items with step-by-step solutions for the warm-start SFT (disjoint from train)."""
+    n_val: int = 300
+    """Validation items (clean, in-distribution, disjoint from every other split) for choosing RL
+    settings (`rl.eval_splits=[val]` in tuning runs), so the reported eval sets are never tuned on."""
     n_eval_id: int = 300
     """In-distribution eval items (300+ keeps eval noise near 2.6 points; docs/tools.md)."""
     n_eval_ood: int = 300
@@ -51,7 +54,7 @@ class ArithConfig:
                 f"sft_max_digits/max_digits: need 1 <= sft_max_digits ({self.sft_max_digits}) "
                 f"<= max_digits ({self.max_digits}) <= 6"
             )
-        for name in ("n_train", "n_sft", "n_eval_id", "n_eval_ood"):
+        for name in ("n_train", "n_sft", "n_val", "n_eval_id", "n_eval_ood"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0")
 

@@ -273,7 +273,19 @@ class StageGraph:
     def run(self) -> Node:
         cfg = self.cfg
         name = run_name(cfg, self.varying)
-        params = {"rl": cfg.rl, "grader": self.grader, "name": name, "config": to_dict(cfg)}
+        flat = flat_dict(cfg)
+        # Swept knobs beyond the condition's own columns (e.g. rl.lr): they tell runs apart in reports.
+        own = NAME_PARTS | {"curriculum.rho", "activations.source_model"}
+        variant = ",".join(
+            f"{k.rsplit('.', 1)[-1]}={flat[k]}" for k in self.varying if k not in own and k in flat
+        )
+        params = {
+            "rl": cfg.rl,
+            "grader": self.grader,
+            "name": name,
+            "config": to_dict(cfg),
+            "variant": variant,
+        }
         inputs = {"data": self.data, "curriculum": self.curriculum, "target": self.target}
         return Node("run", f"run {name}", params, inputs)
 

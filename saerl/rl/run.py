@@ -12,7 +12,8 @@ condition.json holds the flat keys the analysis groups by. They map onto config 
 ``sweep`` = name, ``source_model`` = activations.source_model, ``target_model`` = rl.target_model,
 ``method`` = curriculum.mode, ``seed`` = rl.seed, ``algorithm`` = rl.algorithm, ``batch_size`` =
 curriculum.batch_size, ``rho`` = the mixing ratio actually applied (curriculum.rho, or 0 for the
-modes that do not mix: vanilla, no_mixing); ``family`` and ``scale`` are read off the target model.
+modes that do not mix: vanilla, no_mixing); ``family`` and ``scale`` are read off the target model;
+``variant`` = the sweep's other swept keys (``lr=2e-05``; the analysis reports it with the method).
 """
 
 from __future__ import annotations
@@ -84,11 +85,12 @@ def identity_hash(config: dict[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:6]
 
 
-def condition(config: dict[str, Any]) -> dict[str, Any]:
+def condition(config: dict[str, Any], variant: str = "") -> dict[str, Any]:
     """The analysis's grouping keys (see the module docstring for the mapping), before the target's
-    family and scale are known."""
+    family and scale are known. ``variant``: the sweep's other swept keys (``lr=2e-05``), if any."""
     cur, rl = config["curriculum"], config["rl"]
     return {
+        "variant": variant,
         "sweep": config["name"],
         "source_model": config["activations"]["source_model"],
         "target_model": rl["target_model"],
@@ -159,7 +161,7 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     (path / "git_sha").write_text(git_sha() + "\n")
-    cond = condition(config) | model_facts(target.path)
+    cond = condition(config, params.get("variant", "")) | model_facts(target.path)
     (path / "condition.json").write_text(json.dumps(cond, indent=1))
     _set_status(path, state="running", curriculum=str(cur.path), target=str(target.path))
     tracker = Tracker(
