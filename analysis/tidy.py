@@ -23,6 +23,8 @@ import pandas as pd
 
 CONDITION = ("sweep", "source_model", "target_model", "family", "scale", "method", "rho", "seed")
 COLUMNS = ("run", *CONDITION, "step", "metric", "value")
+READ_KEYS = (*CONDITION, "variant")
+"""What sources read of a run's condition: the columns, and the variant folded into the method."""
 RUN_COLUMNS = ("run", *CONDITION, "state", "origin")
 STATES = ("done", "failed", "running", "unknown")
 
@@ -103,7 +105,7 @@ def _step(row: Mapping[str, Any]) -> int | None:
 
 def condition_of(config: Mapping[str, Any], group: str | None = None) -> dict[str, Any]:
     """The condition keys from a run's config (saerl writes them flat into W&B's config)."""
-    cond = {k: config.get(k) for k in (*CONDITION, "variant")}
+    cond = {k: config.get(k) for k in READ_KEYS}
     if cond["sweep"] is None:
         cond["sweep"] = group
     return cond

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from analysis.tidy import CONDITION, RunLog, RunSet, build
+from analysis.tidy import READ_KEYS, RunLog, RunSet, build
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 def read_run(folder: Path) -> RunLog:
     cond = _json(folder / "condition.json")
-    cond = {k: cond.get(k) for k in CONDITION} | {"sweep": cond.get("sweep") or folder.parent.name}
+    cond = {k: cond.get(k) for k in READ_KEYS} | {"sweep": cond.get("sweep") or folder.parent.name}
     state = _json(folder / "status.json").get("state", "unknown")
     return RunLog(
         f"{cond['sweep']}/{folder.name}", cond, state, str(folder), read_metrics(folder / "metrics.jsonl")
