@@ -84,7 +84,10 @@ def convergence_table(
                 continue
             r = steps_ratio(mine, vanilla, target_acc, n_boot=n_boot)
             ratios[(target, method)] = r
-            ci = "-" if r.low is None else f"[{_ratio_text(r.low)}, {_ratio_text(r.high)}]"
+            if min(len(mine), len(vanilla)) < 2:
+                ci = "n/a (1 seed)"  # resampling one seed gives a zero-width interval, not a CI
+            else:
+                ci = "-" if r.low is None else f"[{_ratio_text(r.low)}, {_ratio_text(r.high)}]"
             rows.append(
                 {
                     "target": target,
@@ -258,7 +261,7 @@ def section_convergence(ctx: ReportContext) -> list[str]:
     from analysis.figures import convergence as convergence_fig
 
     conv, _ = ctx.convergence
-    convergence_fig.plot(ctx.ok, ctx.figs)
+    convergence_fig.plot(ctx.ok, ctx.figs, target_acc=ctx.target_acc)
     how = f"{pct(ctx.target_acc)}%" if ctx.target_acc is not None else "vanilla's best mean accuracy"
     md = ["## Convergence", "", "![convergence](figures/convergence.png)", ""]
     md += [

@@ -21,7 +21,13 @@ def test_data_command_prints_counts_and_is_byte_identical_across_stores(tmp_path
     assert "topics: addition=" in out and "noise:  garbled=" in out
     files_a = sorted((tmp_path / "a" / "data").glob("*/*.jsonl"))
     files_b = sorted((tmp_path / "b" / "data").glob("*/*.jsonl"))
-    assert [f.name for f in files_a] == ["eval_id.jsonl", "eval_ood.jsonl", "sft.jsonl", "train.jsonl"]
+    assert [f.name for f in files_a] == [
+        "eval_id.jsonl",
+        "eval_ood.jsonl",
+        "sft.jsonl",
+        "train.jsonl",
+        "val.jsonl",
+    ]
     assert [f.read_bytes() for f in files_a] == [f.read_bytes() for f in files_b]
 
 

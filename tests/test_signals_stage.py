@@ -136,3 +136,18 @@ def test_real_data_path_with_a_model_folder_and_synthesised_negatives(tiny, tmp_
     assert m["difficulty"]["n_labelled"] == 60  # a seeded subset of n_labelled rows, as with rollouts
     assert m["topic_probe"] is None  # no topics in this source
     assert len(read_signals(art)) == len(rows)
+
+
+def test_study_signals_writes_the_preliminary_study_and_its_figures(signals, tmp_path, capsys):
+    from saerl.cli import main
+
+    _, store, _ = signals
+    rc = main(["study-signals", *TINY_OVERRIDES, f"store_dir={store.root}", f"reports_dir={tmp_path}"])
+    assert rc == 0
+    study = json.loads((tmp_path / "signals" / "study.json").read_text())
+    assert (
+        study["cost"]["sae_route_total_wall_s"] > 0 and "rollout_labels_subset" in study["cost"]["sae_route"]
+    )
+    pngs = {p.stem for p in (tmp_path / "signals").glob("*.png")}
+    assert {"difficulty_scatter", "quality_roc", "topic_probe"} <= pngs
+    assert "written:" in capsys.readouterr().out

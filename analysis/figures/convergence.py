@@ -6,12 +6,21 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis.convergence import best, mean_curve
 from analysis.measures import BASELINE, curves, runs_of
 from analysis.style import PALETTE, pyplot, save
 from analysis.tidy import ACCURACY, RunSet
 
 
-def plot(rs: RunSet, out: Path, metric: str = ACCURACY, name: str = "convergence") -> list[Path]:
+def plot(
+    rs: RunSet,
+    out: Path,
+    metric: str = ACCURACY,
+    name: str = "convergence",
+    target_acc: float | None = None,
+) -> list[Path]:
+    """One panel per target; the dashed line is the steps-to-target target (``target_acc``, or the
+    best of vanilla's mean curve on that target)."""
     plt = pyplot()
     targets = sorted(rs.runs["target_model"].dropna().unique())
     fig, axes = plt.subplots(
@@ -30,7 +39,14 @@ def plot(rs: RunSet, out: Path, metric: str = ACCURACY, name: str = "convergence
             ax.plot(steps, vals.mean(0), color=color, marker="o", ms=3, label=f"{method} (n={len(runs)})")
             if len(runs) > 1:
                 ax.fill_between(steps, vals.min(0), vals.max(0), color=color, alpha=0.15, lw=0)
-        ax.set_title(f"target {target}")
+        target_line = target_acc
+        vanilla = [by_run[r] for r in runs_of(rs, target_model=target, method=BASELINE) if r in by_run]
+        if target_line is None and vanilla:
+            target_line = best(mean_curve(vanilla))
+        if target_line is not None:
+            how = "fixed" if target_acc is not None else "vanilla's best mean"
+            ax.axhline(100 * target_line, color="grey", ls="--", lw=0.8, label=f"target ({how})")
+        ax.set_title(f"target {target}", fontsize=9)
         ax.set_xlabel("RL step")
         ax.set_ylabel("greedy accuracy, mean of eval sets (%)" if metric == ACCURACY else f"{metric} (%)")
         ax.legend(fontsize=7)

@@ -35,14 +35,24 @@ def difficulty_scatter(metrics: dict[str, Any], out: Path) -> list[Path]:
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.0), squeeze=False)
     for ax, (title, t, p, corr) in zip(axes[0], panels, strict=True):
         true = np.asarray(plot[t])
+        # Labels are pass-rate fractions (few distinct values): a small horizontal jitter keeps the
+        # points apart; the axis label says so.
         jitter = np.random.default_rng(0).uniform(-0.02, 0.02, len(true))
-        ax.scatter(true + jitter, plot[p], s=8, alpha=0.5, color=PALETTE[0])
-        ax.set_xlabel("rollout difficulty (1 - pass rate)")
+        ax.scatter(
+            true + jitter,
+            plot[p],
+            s=8,
+            alpha=0.5,
+            color=PALETTE[0],
+            label=f"held-out prompts (n={len(true)})",
+        )
+        ax.set_xlabel("rollout difficulty, 1 - pass rate (jittered by up to 0.02)", fontsize=8)
         ax.set_ylabel("ElasticNet prediction from z")
         if np.std(true) == 0:  # e.g. the source model fails every OOD item: nothing to correlate with
-            ax.set_title(f"{title}: every label = {true[0]:.2f}, r undefined")
+            ax.set_title(f"{title}: every label = {true[0]:.2f}, r undefined", fontsize=8)
         else:
-            ax.set_title(f"{title}: r={corr['pearson']:.2f}, rho={corr['spearman']:.2f}")
+            ax.set_title(f"{title}: r={corr['pearson']:.2f}, rho={corr['spearman']:.2f}", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
     return save(fig, out, "difficulty_scatter")
 
 
