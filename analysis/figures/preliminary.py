@@ -46,7 +46,7 @@ def difficulty_scatter(metrics: dict[str, Any], out: Path) -> list[Path]:
             color=PALETTE[0],
             label=f"held-out prompts (n={len(true)})",
         )
-        ax.set_xlabel("rollout difficulty, 1 - pass rate (jittered by up to 0.02)", fontsize=8)
+        ax.set_xlabel("1 - rollout pass rate (jitter ±0.02)", fontsize=8)
         ax.set_ylabel("ElasticNet prediction from z")
         if np.std(true) == 0:  # e.g. the source model fails every OOD item: nothing to correlate with
             ax.set_title(f"{title}: every label = {true[0]:.2f}, r undefined", fontsize=8)
