@@ -76,6 +76,8 @@ class Node:
     external: str = ""
     """For models saerl does not build: the folder or hub id (then ``external_key`` is the key)."""
     external_key: str = ""
+    kind: str = ""
+    """The resource kind when it is not the stage's (an OpenRLHF run: multi_gpu)."""
 
     @functools.cached_property
     def key(self) -> str:
@@ -89,7 +91,9 @@ class Node:
 
     @property
     def resource(self) -> Resource:
-        return "cpu" if self.external else self.spec.resource
+        if self.external:
+            return "cpu"
+        return self.kind if self.kind in ("cpu", "gpu", "multi_gpu") else self.spec.resource  # type: ignore[return-value]
 
     @functools.cached_property
     def config(self) -> dict[str, Any]:
@@ -287,7 +291,8 @@ class StageGraph:
             "variant": variant,
         }
         inputs = {"data": self.data, "curriculum": self.curriculum, "target": self.target}
-        return Node("run", f"run {name}", params, inputs)
+        kind = "multi_gpu" if cfg.rl.backend == "openrlhf" else ""
+        return Node("run", f"run {name}", params, inputs, kind=kind)
 
 
 def topological(targets: Iterable[Node]) -> list[Node]:

@@ -2,10 +2,54 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from saerl.configlib import check_range
+
+
+@dataclass(frozen=True)
+class OpenRLHFConfig:
+    """Placement and engine settings of the OpenRLHF 0.11.2 backend (multi-node GPU runs on Slurm).
+    Algorithm, batch, lr, lengths, eval and checkpoints come from the rl section itself."""
+
+    num_nodes: int = 1
+    """Nodes of one run (the actor's; with colocate_all, vLLM and the reference share them)."""
+    gpus_per_node: int = 8
+    """GPUs per node used by the actor."""
+    vllm_engines: int = 8
+    """vLLM rollout engines; with colocate_all, engines x tensor parallel = the actor's GPUs."""
+    vllm_tensor_parallel: int = 1
+    """Tensor parallelism of each vLLM engine."""
+    vllm_gpu_memory_utilization: float = 0.5
+    """Share of each GPU's memory vLLM may take (colocated with DeepSpeed: about half)."""
+    colocate_all: bool = True
+    """Actor, reference and vLLM on the same GPUs, taking turns (DeepSpeed and vLLM sleep)."""
+    zero_stage: int = 2
+    """DeepSpeed ZeRO stage."""
+    gradient_checkpointing: bool = True
+    """Recompute activations in the backward pass (memory for time)."""
+    micro_train_batch_size: int = 4
+    """Samples per GPU per forward/backward in training."""
+    micro_rollout_batch_size: int = 8
+    """Samples per GPU per forward when computing log-probs of the rollouts."""
+    prompt_max_len: int = 1024
+    """Longest prompt in tokens (data.max_len = this + rl.max_completion_length)."""
+    keep_checkpoints: int = 3
+    """Checkpoints kept (the newest ones); a requeued run resumes from the last."""
+    dynamic_filtering: bool = False
+    """DAPO's dynamic sampling. Off: it refills all-correct / all-wrong groups with later prompts,
+    so steps no longer coincide with curriculum batches."""
+    extra_args: tuple[str, ...] = ()
+    """Any further OpenRLHF flags, appended as given (checked by its parser in the tests)."""
+
+    def __post_init__(self) -> None:
+        check_range(self, "num_nodes gpus_per_node vllm_engines vllm_tensor_parallel", low=1)
+        check_range(
+            self, "micro_train_batch_size micro_rollout_batch_size prompt_max_len keep_checkpoints", low=1
+        )
+        check_range(self, "zero_stage", low=0, high=3)
+        check_range(self, "vllm_gpu_memory_utilization", low=0, high=1, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -14,8 +58,11 @@ class RLConfig:
 
     target_model: str = "qwen2-s"
     """A name from models.family, a local HF folder, or a hub id."""
-    backend: Literal["trl"] = "trl"
-    """'trl' (local: CPU or one GPU). The OpenRLHF backend renders a Slurm job instead."""
+    backend: Literal["trl", "openrlhf"] = "trl"
+    """'trl' (local: CPU or one GPU, runs here); 'openrlhf' (multi-node GPUs: its command line is
+    rendered and checked from `openrlhf`; its job driver is not in this release)."""
+    openrlhf: OpenRLHFConfig = field(default_factory=OpenRLHFConfig)
+    """Placement and engines of the OpenRLHF backend."""
     algorithm: Literal["grpo", "dapo"] = "dapo"
     """TRL loss type; 'dapo' is DAPO's token-level loss with its clip-higher epsilon (0.28). The rest
     of DAPO is opt-in: clipping acts only with updates_per_batch > 1, overlong shaping with

@@ -136,6 +136,11 @@ def check_recorded(path: Path, config: dict[str, Any]) -> None:
 def execute_run(params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> Path:
     """Train one run (params and inputs from the stage graph's run node); returns its folder."""
     config = params["config"]
+    if params["rl"].backend != "trl":
+        raise ValueError(
+            f"rl.backend={params['rl'].backend}: runs on a GPU cluster; this release renders and checks "
+            "its command line (saerl.rl.openrlhf) but has no job driver for it yet; use rl.backend=trl"
+        )
     path = Path(config["runs_dir"]) / config["name"] / params["name"]
     check_recorded(path, config)
     if status(path)["state"] == "done":

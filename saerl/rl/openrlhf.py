@@ -1,0 +1,189 @@
+"""The OpenRLHF 0.11.2 backend's command line: rendered from saerl's config by a pure function,
+checked against the rules OpenRLHF asserts only after Ray has started, and parsed by OpenRLHF's own
+argument parser in the tests.
+
+OpenRLHF runs in its own environment on the cluster (its pins: ray 2.55, vllm 0.29, deepspeed,
+flash-attn), never in saerl's. Its parser is built under ``if __name__ == "__main__":`` of
+``openrlhf/cli/train_ppo_ray.py``, behind ray/vllm imports: ``parser_from_wheel`` reads that file
+from the wheel with ``ast`` and executes only the argparse statements, which yields the real parser
+without installing OpenRLHF.
+
+Order: OpenRLHF consumes ``rollout.batch_size`` prompts per step from a dataloader that always
+shuffles; the curriculum is exported with exactly ``rl.steps`` x B prompts (the stream is fitted to
+the run), and keeping its order in the workers is the job of a Ray worker setup hook (not in this
+release). Dynamic filtering refills rejected groups with later prompts, so it stays off unless
+asked for (``rl.openrlhf.dynamic_filtering``), and then batches drift off the curriculum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import functools
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from saerl.rl.config import OpenRLHFConfig, RLConfig
+
+VERSION = "0.11.2"
+ENTRY = "openrlhf/cli/train_ppo_ray.py"
+DAPO_EPS = (0.2, 0.28)  # DAPO's clip-low / clip-higher (Yu et al., 2025)
+
+
+class CommandError(ValueError):
+    """A command line OpenRLHF would reject (or silently mis-run), naming the flag."""
+
+
+class RunPaths(NamedTuple):
+    """Where one run's files are on the cluster's shared filesystem (absolute)."""
+
+    model: str
+    prompts: str
+    """The curriculum exported in OpenRLHF's prompt format (jsonl, in training order)."""
+    evals: str
+    """The eval sets, one jsonl with a datasource column per set."""
+    reward: str
+    """A python file defining reward_func(queries, prompts, labels)."""
+    ckpt: str
+    """The run's checkpoint folder (resume loads from it)."""
+
+
+def render_command(
+    rl: RLConfig, prompts_per_step: int, paths: RunPaths, wandb_group: str = "", run_name: str = ""
+) -> list[str]:
+    """argv of ``python -m openrlhf.cli.train_ppo_ray`` for one run (pure)."""
+    o = rl.openrlhf
+    steps = rl.steps
+    argv = [
+        *("--actor.model_name_or_path", paths.model),
+        *("--actor.num_nodes", str(o.num_nodes), "--actor.num_gpus_per_node", str(o.gpus_per_node)),
+        *(
+            "--vllm.num_engines",
+            str(o.vllm_engines),
+            "--vllm.tensor_parallel_size",
+            str(o.vllm_tensor_parallel),
+        ),
+        *("--vllm.gpu_memory_utilization", f"{o.vllm_gpu_memory_utilization:g}"),
+        *("--ds.zero_stage", str(o.zero_stage), "--ds.param_dtype", "bf16"),
+        *("--data.prompt_dataset", paths.prompts, "--data.input_key", "prompt", "--data.label_key", "label"),
+        "--data.apply_chat_template",
+        *("--data.max_len", str(o.prompt_max_len + rl.max_completion_length)),
+        *(
+            "--rollout.batch_size",
+            str(prompts_per_step),
+            "--rollout.n_samples_per_prompt",
+            str(rl.num_generations),
+        ),
+        *(
+            "--rollout.max_new_tokens",
+            str(rl.max_completion_length),
+            "--rollout.temperature",
+            f"{rl.temperature:g}",
+        ),
+        *("--rollout.micro_batch_size", str(o.micro_rollout_batch_size)),
+        # One optimizer step per epoch over the batch's samples; epochs = updates per batch (mu).
+        *("--train.batch_size", str(prompts_per_step * rl.num_generations)),
+        *("--train.micro_batch_size", str(o.micro_train_batch_size)),
+        *("--train.max_epochs", str(rl.updates_per_batch), "--train.num_episodes", "1"),
+        *("--train.seed", str(rl.seed)),
+        *("--algo.advantage.estimator", "group_norm"),
+        *("--actor.adam.lr", f"{rl.lr:g}", "--actor.lr_scheduler", "constant_with_warmup"),
+        *("--actor.lr_warmup_ratio", f"{rl.warmup_steps / steps:g}"),
+        *("--reward.remote_url", paths.reward),
+        *("--eval.dataset", paths.evals, "--eval.steps", str(rl.eval_every)),
+        *("--eval.temperature", "0", "--eval.n_samples_per_prompt", "1"),  # greedy, like the local backend
+        *("--ckpt.path", paths.ckpt, "--ckpt.save_steps", str(rl.save_every), "--ckpt.load_enable"),
+        *("--ckpt.max_num", str(o.keep_checkpoints)),
+    ]
+    if rl.algorithm == "dapo":
+        argv += [
+            "--actor.eps_clip_low_high",
+            *(f"{e:g}" for e in DAPO_EPS),
+            "--actor.loss_agg_mode",
+            "token-mean",
+        ]
+    else:
+        argv += ["--actor.loss_agg_mode", "seq-mean-token-mean"]
+    if rl.kl_coef > 0:
+        argv += ["--algo.kl.use_loss", "--algo.kl.estimator", "k3", "--algo.kl.init_coef", f"{rl.kl_coef:g}"]
+    else:
+        argv += ["--algo.kl.init_coef", "0"]
+    if rl.overlong_buffer:
+        argv += ["--reward.overlong_buffer_len", str(rl.overlong_buffer)]
+    if o.colocate_all:
+        argv += ["--train.colocate_all", "--vllm.enable_sleep", "--ds.enable_sleep"]
+    if o.gradient_checkpointing:
+        argv.append("--actor.gradient_checkpointing_enable")
+    if o.dynamic_filtering:
+        argv += ["--algo.dynamic_filtering_enable"]
+    if rl.wandb != "disabled":
+        # Never a key in a script: the job driver expands ${WANDB_API_KEY} from its environment at
+        # launch (os.path.expandvars), and leaves W&B off where the variable is unset.
+        argv += ["--logger.wandb.key", "${WANDB_API_KEY}", "--logger.wandb.project", rl.wandb_project]
+        argv += ["--logger.wandb.group", wandb_group or "saerl", "--logger.wandb.run_name", run_name or "run"]
+    return argv + list(o.extra_args)
+
+
+def check_command(rl: RLConfig, prompts_per_step: int) -> None:
+    """The cross-flag rules OpenRLHF asserts after Ray and the models have started, checked before
+    anything is submitted; each message names the flags."""
+    o = rl.openrlhf
+    world = o.num_nodes * o.gpus_per_node
+    samples = prompts_per_step * rl.num_generations
+    if rl.num_generations < 2:
+        raise CommandError("--algo.advantage.estimator group_norm needs --rollout.n_samples_per_prompt > 1")
+    if samples % (o.micro_train_batch_size * world):
+        raise CommandError(
+            f"--train.batch_size {samples} (B x n) must be a multiple of --train.micro_batch_size "
+            f"{o.micro_train_batch_size} x {world} actor GPUs"
+        )
+    if (batches := samples // o.micro_rollout_batch_size) < world:
+        raise CommandError(
+            f"n x --rollout.batch_size / --rollout.micro_batch_size = {batches} "
+            f"must be >= the {world} actor GPUs (OpenRLHF asserts it)"
+        )
+    if o.colocate_all and o.vllm_engines * o.vllm_tensor_parallel != world:
+        raise CommandError(
+            f"--train.colocate_all: --vllm.num_engines {o.vllm_engines} x --vllm.tensor_parallel_size "
+            f"{o.vllm_tensor_parallel} must equal the actor's {world} GPUs"
+        )
+    if rl.save_every > rl.steps or rl.eval_every > rl.steps:
+        raise CommandError(f"--ckpt.save_steps / --eval.steps larger than the run's {rl.steps} steps")
+
+
+def parser_from_source(source: str) -> argparse.ArgumentParser:
+    """OpenRLHF's own parser: the statements of its ``__main__`` block up to ``parse_args()``."""
+    tree = ast.parse(source)
+    main = next((n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)), None)
+    if main is None:
+        raise ValueError(f"{ENTRY}: no __main__ block")
+    body = []
+    for stmt in main.body:
+        if isinstance(stmt, ast.Assign) and "parse_args" in ast.unparse(stmt.value):
+            break
+        body.append(stmt)
+    namespace: dict[str, Any] = {"argparse": argparse, "datetime": datetime}
+    exec(compile(ast.Module(body=body, type_ignores=[]), ENTRY, "exec"), namespace)
+    parser: argparse.ArgumentParser = namespace["parser"]
+    return parser
+
+
+@functools.cache
+def parser_from_wheel(wheel: Path) -> argparse.ArgumentParser:
+    with zipfile.ZipFile(wheel) as zf:
+        name = next((n for n in zf.namelist() if n.endswith(ENTRY)), None)
+        if name is None:
+            raise ValueError(f"{wheel}: no {ENTRY} inside")
+        return parser_from_source(zf.read(name).decode())
+
+
+__all__ = [
+    "CommandError",
+    "OpenRLHFConfig",
+    "RunPaths",
+    "check_command",
+    "parser_from_wheel",
+    "render_command",
+]

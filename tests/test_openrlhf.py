@@ -1,0 +1,151 @@
+"""OpenRLHF 0.11.2 command lines: rendered by saerl, parsed by OpenRLHF's own parser (read from its
+wheel with ast, never installed here), golden-tested, and cross-flag errors caught early.
+
+The wheel is looked up in $SAERL_OPENRLHF_WHEEL or ~/.cache/saerl/wheels (`.ci/run` downloads it
+with `pip download --no-deps openrlhf==0.11.2`); without it these tests skip, saying so, unless
+SAERL_REQUIRE_OPENRLHF=1 (CI), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+from saerl.config import load_experiment
+from saerl.launch.sweep import read_sweep, sweep_graphs
+from saerl.rl.openrlhf import CommandError, RunPaths, check_command, parser_from_wheel, render_command
+
+ROOT = Path(__file__).parent.parent
+GOLDEN = Path(__file__).parent / "golden"
+PATHS = RunPaths("/models/target", "/run/prompts.jsonl", "/run/evals.jsonl", "/run/reward.py", "/run/ckpt")
+
+
+def _wheel() -> Path | None:
+    if env := os.environ.get("SAERL_OPENRLHF_WHEEL"):
+        return Path(env)
+    found = sorted((Path.home() / ".cache" / "saerl" / "wheels").glob("openrlhf-0.11.2-*.whl"))
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="module")
+def parser():
+    wheel = _wheel()
+    if wheel is None or not wheel.is_file():
+        if os.environ.get("SAERL_REQUIRE_OPENRLHF"):
+            pytest.fail("SAERL_REQUIRE_OPENRLHF is set but no openrlhf 0.11.2 wheel was found")
+        pytest.skip(
+            "no openrlhf 0.11.2 wheel (pip download --no-deps openrlhf==0.11.2 -d ~/.cache/saerl/wheels)"
+        )
+    return parser_from_wheel(wheel)
+
+
+def parse(parser, argv):
+    try:
+        return vars(parser.parse_args(argv))
+    except SystemExit as exc:  # argparse's way of rejecting a command line
+        raise AssertionError(f"OpenRLHF's parser rejected: {shlex.join(argv)}") from exc
+
+
+def test_the_real_parser_is_read_from_the_wheel(parser):
+    flags = {s for a in parser._actions for s in a.option_strings}
+    assert len(flags) > 160 and "--algo.advantage.estimator" in flags
+    assert "--use_wandb" not in flags  # the pre-0.10.2 flat flags are gone
+
+
+@pytest.mark.parametrize("sweep_file", sorted((ROOT / "sweeps").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_sweep_renders_lines_openrlhf_parses(parser, sweep_file):
+    for g in sweep_graphs(read_sweep(sweep_file, ["rl.backend=openrlhf"])):
+        rl, B = g.cfg.rl, g.cfg.curriculum.batch_size
+        check_command(rl, B)
+        args = parse(parser, render_command(rl, B, PATHS, g.cfg.name, g.run.params["name"]))
+        assert args["rollout.batch_size"] == B and args["rollout.n_samples_per_prompt"] == rl.num_generations
+        assert args["train.batch_size"] == B * rl.num_generations
+        assert args["algo.advantage.estimator"] == "group_norm"
+        assert args["eval.temperature"] == 0 and args["eval.n_samples_per_prompt"] == 1
+        assert args["actor.adam.lr"] == rl.lr and args["ckpt.load_enable"]
+        assert not args["algo.dynamic_filtering_enable"]  # keeps steps on curriculum batches
+
+
+def test_dapo_and_grpo_render_their_own_losses(parser):
+    dapo = parse(parser, render_command(load_experiment(overrides=["rl.overlong_buffer=16"]).rl, 32, PATHS))
+    assert dapo["actor.eps_clip_low_high"] == [0.2, 0.28] and dapo["actor.loss_agg_mode"] == "token-mean"
+    assert dapo["reward.overlong_buffer_len"] == 16 and dapo["algo.kl.init_coef"] == 0
+    grpo_rl = load_experiment(overrides=["rl.algorithm=grpo", "rl.kl_coef=0.001"]).rl
+    grpo = parse(parser, render_command(grpo_rl, 32, PATHS))
+    assert grpo["actor.eps_clip_low_high"] is None and grpo["algo.kl.use_loss"]
+    assert grpo["algo.kl.init_coef"] == 0.001 and grpo["actor.loss_agg_mode"] == "seq-mean-token-mean"
+
+
+def test_the_wandb_key_is_never_written_into_the_command():
+    argv = render_command(load_experiment(overrides=["rl.wandb=online"]).rl, 32, PATHS, "g", "r")
+    assert argv[argv.index("--logger.wandb.key") + 1] == "${WANDB_API_KEY}"
+
+
+def test_the_miniature_command_matches_the_golden_file():
+    cfg = load_experiment()
+    text = (
+        shlex.join(render_command(cfg.rl, cfg.curriculum.batch_size, PATHS, "miniature", "qwen2-s-saerl-s0"))
+        + "\n"
+    )
+    golden = GOLDEN / "openrlhf_miniature.sh"
+    if os.environ.get("SAERL_UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+def test_extra_args_reach_the_parser_which_rejects_unknown_flags(parser):
+    rl = load_experiment(overrides=['rl.openrlhf.extra_args=["--vllm.enforce_eager"]']).rl
+    assert parse(parser, render_command(rl, 32, PATHS))["vllm.enforce_eager"]
+    bad = load_experiment(overrides=['rl.openrlhf.extra_args=["--use_wandb"]']).rl
+    with pytest.raises(AssertionError, match="rejected"):
+        parse(parser, render_command(bad, 32, PATHS))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["rl.openrlhf.micro_train_batch_size=3"], r"--train\.batch_size 256 \(B x n\) must be a multiple"),
+        (["rl.openrlhf.vllm_engines=4"], r"--train\.colocate_all: --vllm\.num_engines 4 x"),
+        (
+            ["rl.openrlhf.micro_rollout_batch_size=64", "rl.openrlhf.num_nodes=2"],
+            r"must be >= the 16 actor GPUs",
+        ),
+        (
+            ["rl.steps=5", "rl.save_every=20"],
+            r"--ckpt\.save_steps / --eval\.steps larger than the run's 5 steps",
+        ),
+    ],
+)
+def test_cross_flag_errors_fail_before_submission_naming_the_flags(overrides, message):
+    with pytest.raises(CommandError, match=message):
+        check_command(load_experiment(overrides=overrides).rl, 32)
+
+
+def test_the_cluster_environment_follows_openrlhfs_own_pins(parser):
+    import zipfile
+
+    wheel = _wheel()
+    assert wheel is not None
+    with zipfile.ZipFile(wheel) as zf:
+        meta = zf.read(next(n for n in zf.namelist() if n.endswith("dist-info/METADATA"))).decode()
+    pins = {}
+    for line in meta.splitlines():
+        if line.startswith("Requires-Dist:") and "==" in line:
+            name, _, rest = line.removeprefix("Requires-Dist:").strip().partition("==")
+            pins[name.split("[")[0].strip()] = rest.split(";")[0].strip()
+    ours = {}
+    for line in (ROOT / "slurm" / "openrlhf-requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            ours[name.split("[")[0].strip()] = version.strip()
+    assert ours.pop("openrlhf") == "0.11.2"
+    assert ours == {k: pins[k] for k in ours} and set(ours) >= {
+        "ray",
+        "vllm",
+        "transformers",
+        "deepspeed",
+        "flash-attn",
+    }
