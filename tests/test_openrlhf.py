@@ -8,6 +8,7 @@ SAERL_REQUIRE_OPENRLHF=1 (CI), where they fail.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from pathlib import Path
@@ -149,3 +150,54 @@ def test_the_cluster_environment_follows_openrlhfs_own_pins(parser):
         "deepspeed",
         "flash-attn",
     }
+
+
+def _call_like_openrlhf(queries, prompts, labels):
+    """OpenRLHF calls reward_func once per sample, in a worker thread of its vLLM engine actor."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from saerl.rl.openrlhf_reward import reward_func
+
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(
+            pool.map(
+                lambda qpl: reward_func([qpl[0]], [qpl[1]], [qpl[2]]),
+                zip(queries, prompts, labels, strict=True),
+            )
+        )
+    return [float(o["rewards"][0]) for o in outs], outs
+
+
+def test_the_reward_file_scores_correct_wrong_and_malformed_completions_from_a_thread(tmp_path, monkeypatch):
+    from saerl.rl.openrlhf_reward import label_for
+
+    monkeypatch.setenv("SAERL_ORDER_LOG", str(tmp_path / "order"))
+    prompt = "<|im_start|>user\nCompute 40+45.<|im_end|>\n<|im_start|>assistant\n"
+    cases = [
+        (prompt + "40+45=85 #### 85<|im_end|>", prompt, label_for("a", "85", "int"), 1.0),
+        (prompt + "#### 84<|im_end|>", prompt, label_for("b", "85", "int"), 0.0),
+        (prompt + "no marker at all", prompt, label_for("c", "85", "int"), 0.0),
+        (prompt + "so \\boxed{\\frac{1}{2}}<|im_end|>", prompt, label_for("d", "0.5", "math"), 1.0),
+        (prompt + "\\boxed{\\frac{1}{3}}", prompt, label_for("e", "0.5", "math"), 0.0),
+        (prompt + "#### 85", prompt, "not json", 0.0),
+        (None, prompt, label_for("g", "85", "int"), 0.0),
+        (prompt + "#### 85", prompt, json.dumps({"id": "h"}), 0.0),  # no answer in the label
+    ]
+    rewards, outs = _call_like_openrlhf(*zip(*[c[:3] for c in cases], strict=True))
+    assert rewards == [c[3] for c in cases]
+    assert set(outs[0]) == {"rewards", "scores", "extra_logs"}
+    (log,) = tmp_path.glob("order.*")
+    seen = sorted(i for line in log.read_text().splitlines() for i in json.loads(line)["ids"])
+    assert seen == sorted(["a", "b", "c", "d", "e", "", "g", ""])
+
+
+def test_the_curriculum_exports_in_order_with_ids_in_the_labels(tmp_path):
+    import pyarrow as pa
+
+    from saerl.rl.openrlhf_reward import export_prompts
+
+    table = pa.table({"id": ["x2", "x1"], "prompt": ["p2", "p1"], "answer": ["2", "1"]})
+    assert export_prompts(table, tmp_path / "p.jsonl", "int") == 2
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [r["prompt"] for r in rows] == ["p2", "p1"]
+    assert [json.loads(r["label"])["id"] for r in rows] == ["x2", "x1"]
