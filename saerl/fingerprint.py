@@ -14,13 +14,7 @@ import os
 import uuid
 from pathlib import Path
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+from saerl.store import sha256_file
 
 
 def _files(root: Path) -> list[Path]:
@@ -50,7 +44,7 @@ class FingerprintCache:
         st = f.stat()
         key = f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}"
         if key not in self._data:
-            self._data[key] = _sha256(f)
+            self._data[key] = sha256_file(f)
             self._dirty = True
         return self._data[key]
 

@@ -206,7 +206,7 @@ class ArtifactStore:
                 return f"missing file {rel}"
             if f.stat().st_size != meta["size"]:
                 return f"size of {rel} changed"
-            if self.verify_hashes and _sha256(f) != meta["sha256"]:
+            if self.verify_hashes and sha256_file(f) != meta["sha256"]:
                 return f"checksum of {rel} changed"
         return None
 
@@ -272,13 +272,14 @@ def _publish(tmp: Path, final: Path) -> None:
 
 def _describe_files(root: Path) -> dict[str, dict[str, Any]]:
     return {
-        str(f.relative_to(root)): {"size": f.stat().st_size, "sha256": _sha256(f)}
+        str(f.relative_to(root)): {"size": f.stat().st_size, "sha256": sha256_file(f)}
         for f in sorted(root.rglob("*"))
         if f.is_file() and f.name != MANIFEST
     }
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """sha256 hex digest of a file's bytes, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
