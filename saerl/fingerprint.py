@@ -71,3 +71,24 @@ def fingerprint(path: str | Path, cache: FingerprintCache | None = None) -> str:
         h.update(f"{rel}:{cache.digest(f)}\n".encode())
     cache.save()
     return h.hexdigest()[:16]
+
+
+def hub_revision(repo_id: str, kind: str = "model") -> str | None:
+    """The commit a hub id resolves to: from the local HF cache (``refs/main``, no network), else
+    from the hub when one is reachable (not HF_HUB_OFFLINE), else None (the id alone is the key)."""
+    cache = Path(
+        os.environ.get("HF_HUB_CACHE")
+        or Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
+    )
+    ref = cache / f"{kind}s--{repo_id.replace('/', '--')}" / "refs" / "main"
+    if ref.is_file():
+        return ref.read_text().strip() or None
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return None
+    try:
+        from huggingface_hub import HfApi
+
+        info = HfApi().repo_info(repo_id, repo_type=kind, timeout=10)
+        return getattr(info, "sha", None)
+    except Exception:  # unreachable, unknown or private: the id alone keys it, as offline
+        return None

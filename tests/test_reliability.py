@@ -196,3 +196,20 @@ def test_loader_keeps_every_good_row_and_counts_every_bad_one(tmp_path, lines):
         expected[reason] = expected.get(reason, 0) + 1
     assert dict(report.skipped) == expected
     assert not any(math.isnan(v) for r in records for v in r.meta.values() if isinstance(v, float))
+
+
+def test_hub_ids_are_keyed_by_the_revision_they_resolve_to(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    plain = graph(tmp_path, "rl.target_model=org/model-7b").target.key
+    assert plain == "hub-org/model-7b"  # not cached and offline: the id alone
+    ref = tmp_path / "hub" / "models--org--model-7b" / "refs" / "main"
+    ref.parent.mkdir(parents=True)
+    ref.write_text("abc123")
+    assert graph(tmp_path, "rl.target_model=org/model-7b").target.key == "hub-org/model-7b@abc123"
+    ref.write_text("def456")  # the cache moved to a new commit: another model
+    assert graph(tmp_path, "rl.target_model=org/model-7b").target.key == "hub-org/model-7b@def456"
+    dref = tmp_path / "hub" / "datasets--org--data" / "refs" / "main"
+    dref.parent.mkdir(parents=True)
+    dref.write_text("d1")
+    assert graph(tmp_path, "data.source=org/data").data.params["source_revision"] == "d1"

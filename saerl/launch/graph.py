@@ -30,7 +30,7 @@ from saerl.configlib import flat_dict
 from saerl.curriculum import stage as curriculum_stage
 from saerl.data import stage as data_stage
 from saerl.data.grading import resolve_grader_kind
-from saerl.fingerprint import FingerprintCache, fingerprint
+from saerl.fingerprint import FingerprintCache, fingerprint, hub_revision
 from saerl.models import stage as models_stage
 from saerl.rl import run as rl_run
 from saerl.sae import stage as sae_stage
@@ -139,8 +139,11 @@ class StageGraph:
     @functools.cached_property
     def data(self) -> Node:
         params: dict[str, Any] = {"data": self.cfg.data}
-        if self.cfg.data.source != "arith" and (fp := self.content(self.cfg.data.source)):
+        source = self.cfg.data.source
+        if source != "arith" and (fp := self.content(source)):
             params["source_content"] = fp  # an edited file is new data
+        elif source != "arith" and (rev := hub_revision(source, "dataset")):
+            params["source_revision"] = rev  # a hub dataset: the commit it resolves to
         return Node("data", "data", params)
 
     @functools.cached_property

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from saerl.data.grading import get_grader
 from saerl.data.noise import OFF_TOPIC
 from saerl.data.stage import load_split
-from saerl.fingerprint import FingerprintCache, fingerprint
+from saerl.fingerprint import FingerprintCache, fingerprint, hub_revision
 from saerl.models.config import ModelSpec, SftConfig
 from saerl.models.loading import load_tokenizer
 from saerl.store import Artifact, BuildContext
@@ -88,7 +88,8 @@ def external_model_key(name: str, cache: FingerprintCache | None = None) -> str:
         return f"dir-{fingerprint(path, cache)}"
     if name.startswith((".", "/", "~")) or path.exists():
         raise ValueError(f"{name}: no such model folder")
-    return f"hub-{name}"
+    revision = hub_revision(name)
+    return f"hub-{name}@{revision}" if revision else f"hub-{name}"
 
 
 def check_external_model(name: str, family: Sequence[str] = ()) -> None:
