@@ -133,9 +133,14 @@ def test_submitting_again_submits_nothing(cluster_sweep):
 def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, tmp_path):
     """`scontrol requeue` kills the run mid-training; the job restarts, resumes from the last
     complete checkpoint, finishes, and keeps one W&B run. The run is long enough (24 steps) that
-    the kill (SIGKILL after Slurm's KillWait of 5 s) lands while it trains."""
+    the kill (SIGKILL after Slurm's KillWait of 5 s) lands while it trains. The submitting process
+    has a W&B service of its own (as after any wandb.init), whose token sbatch exports to the jobs."""
+    import wandb
+
     from saerl.curriculum.stage import read_curriculum
 
+    wandb.init(mode="offline", dir=str(tmp_path)).finish()
+    assert "WANDB_SERVICE" in os.environ  # inherited by make sweep, then by sbatch
     _, store, _, _, _ = cluster_sweep
     runs, n_steps = tmp_path / "runs", 24
     extra = [f"rl.steps={n_steps}", "rl.save_every=4", "rl.eval_every=12", "curriculum.mode=vanilla"]
