@@ -237,7 +237,12 @@ def cmd_plan(target: Path | None, args: list[str]) -> None:
         graphs = [StageGraph(load_experiment(target, overrides))]
         title = f"config {target or '(defaults)'}"
     plan = Plan.of([g.run for g in graphs])
-    print(describe(plan, Path(graphs[0].cfg.store_dir), title))
+    profile = None
+    if cluster:
+        from saerl.launch.profiles import load_profile
+
+        profile = load_profile(cluster)
+    print(describe(plan, Path(graphs[0].cfg.store_dir), title, profile))
 
 
 def cmd_sweep(sweep_file: Path, args: list[str]) -> None:
