@@ -130,17 +130,29 @@ def test_submitting_again_submits_nothing(cluster_sweep):
     assert SubmissionRecord(store).path.read_text() == before
 
 
-def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, tmp_path):
+@pytest.fixture
+def wandb_service(monkeypatch):
+    """A real detached wandb-core service whose token is in the environment, as in a shell that ran
+    `export WANDB_SERVICE="$(wandb beta core start)"` or a process after wandb.init: sbatch exports
+    the token to the jobs, where it must not be used (another host, and a killed attempt's stream
+    stays open in it)."""
+    wandb_cli = str(ROOT / ".venv/bin/wandb")
+    token = subprocess.run(
+        [wandb_cli, "beta", "core", "start", "--idle-timeout", "15m"], capture_output=True, text=True, check=True
+    ).stdout.strip()  # fmt: skip
+    assert token.startswith("3-"), token
+    monkeypatch.setenv("WANDB_SERVICE", token)
+    yield token
+    subprocess.run([wandb_cli, "beta", "core", "stop"], capture_output=True, check=False)
+
+
+def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, wandb_service, tmp_path):
     """`scontrol requeue` kills the run mid-training; the job restarts, resumes from the last
     complete checkpoint, finishes, and keeps one W&B run. The run is long enough (24 steps) that
-    the kill (SIGKILL after Slurm's KillWait of 5 s) lands while it trains. The submitting process
-    has a W&B service of its own (as after any wandb.init), whose token sbatch exports to the jobs."""
-    import wandb
-
+    the kill (SIGKILL after Slurm's KillWait of 5 s) lands while it trains. The submitting shell
+    has a W&B service token in its environment (`wandb_service`)."""
     from saerl.curriculum.stage import read_curriculum
 
-    wandb.init(mode="offline", dir=str(tmp_path)).finish()
-    assert "WANDB_SERVICE" in os.environ  # inherited by make sweep, then by sbatch
     _, store, _, _, _ = cluster_sweep
     runs, n_steps = tmp_path / "runs", 24
     extra = [f"rl.steps={n_steps}", "rl.save_every=4", "rl.eval_every=12", "curriculum.mode=vanilla"]
