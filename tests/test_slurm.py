@@ -137,9 +137,8 @@ def wandb_service(monkeypatch):
     the token to the jobs, where it must not be used (another host, and a killed attempt's stream
     stays open in it)."""
     wandb_cli = str(ROOT / ".venv/bin/wandb")
-    token = subprocess.run(
-        [wandb_cli, "beta", "core", "start", "--idle-timeout", "15m"], capture_output=True, text=True, check=True
-    ).stdout.strip()  # fmt: skip
+    start = [wandb_cli, "beta", "core", "start", "--idle-timeout", "15m"]
+    token = subprocess.run(start, capture_output=True, text=True, check=True).stdout.strip()
     assert token.startswith("3-"), token
     monkeypatch.setenv("WANDB_SERVICE", token)
     yield token
