@@ -40,11 +40,14 @@ class NodeJob(submitit.helpers.Checkpointable):
         from saerl.launch.local import LocalExecutor
         from saerl.store import ArtifactStore
 
-        # sbatch exports the submitter's environment: a W&B service token from it would make this
-        # job (and its requeued restarts) log through the submitting process's W&B service, which
-        # keeps a killed attempt's run open ("run ID ... is in use"). Each job runs its own.
-        os.environ.pop("WANDB_SERVICE", None)
-        env = submitit.JobEnvironment() if "SUBMITIT_EXECUTOR" in os.environ else None
+        in_job = "SUBMITIT_EXECUTOR" in os.environ
+        if in_job:
+            # sbatch exports the submitter's environment: a W&B service token from it would make
+            # this job (and its requeued restarts) log through the submitting process's W&B
+            # service, which keeps a killed attempt's run open ("run ID ... is in use"). Each job
+            # runs its own; called in-process, the caller's environment is left alone.
+            os.environ.pop("WANDB_SERVICE", None)
+        env = submitit.JobEnvironment() if in_job else None
         if env is not None and env.num_tasks > 1 and env.global_rank > 0:
             return f"rank {env.global_rank}: nothing to do for {self.label}"  # one process builds
         cfg: SaerlConfig = load_config(SaerlConfig, base=self.config)
