@@ -32,14 +32,19 @@ def _wheel() -> Path | None:
 
 
 @pytest.fixture(scope="module")
-def parser():
-    wheel = _wheel()
-    if wheel is None or not wheel.is_file():
+def wheel() -> Path:
+    found = _wheel()
+    if found is None or not found.is_file():
         if os.environ.get("SAERL_REQUIRE_OPENRLHF"):
             pytest.fail("SAERL_REQUIRE_OPENRLHF is set but no openrlhf 0.11.2 wheel was found")
         pytest.skip(
             "no openrlhf 0.11.2 wheel (pip download --no-deps openrlhf==0.11.2 -d ~/.cache/saerl/wheels)"
         )
+    return found
+
+
+@pytest.fixture(scope="module")
+def parser(wheel):
     return parser_from_wheel(wheel)
 
 
@@ -201,3 +206,145 @@ def test_the_curriculum_exports_in_order_with_ids_in_the_labels(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     assert [r["prompt"] for r in rows] == ["p2", "p1"]
     assert [json.loads(r["label"])["id"] for r in rows] == ["x2", "x1"]
+
+
+def _source(wheel: Path, rel: str) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as zf:
+        (name,) = [n for n in zf.namelist() if n.endswith("/" + rel)]
+        return zf.read(name).decode()
+
+
+def _exec_module(source: str, name: str, **namespace):
+    namespace["__name__"] = name
+    exec(compile(source, name, "exec"), namespace)
+    return namespace
+
+
+def _exec_function(source: str, name: str, cls: str | None = None, **namespace):
+    """One function (or one method of class ``cls``) of an OpenRLHF module, executed alone."""
+    import ast
+
+    tree = ast.parse(source)
+    body = (
+        next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls).body if cls else tree.body
+    )
+    fn = next(n for n in body if isinstance(n, ast.FunctionDef) and n.name == name)
+    exec(compile(ast.Module(body=[fn], type_ignores=[]), name, "exec"), namespace)
+    return namespace[name]
+
+
+def openrlhf_prompt_loader(wheel: Path, prompts: Path, patch: bool):
+    """OpenRLHF 0.11.2's own data path for the trainer's prompts, on CPU: ``prepare_datasets``
+    (ppo_trainer.py), ``blending_datasets``, ``PromptDataset``, ``DistributedSampler`` and
+    ``DeepspeedStrategy.setup_dataloader`` from the wheel's source. Only ``StatefulDataLoader``
+    (torchdata, not installed here) is torch's DataLoader, whose arguments it shares."""
+    from types import SimpleNamespace as NS
+
+    import torch
+    import torch.distributed as dist
+
+    from saerl.rl.openrlhf_order import sequential_prompts
+
+    prompt_mod = _exec_module(_source(wheel, "openrlhf/datasets/prompts_dataset.py"), "prompts_dataset")
+    utils_mod = _exec_module(_source(wheel, "openrlhf/datasets/utils.py"), "datasets_utils")
+    sampler_mod = _exec_module(_source(wheel, "openrlhf/utils/distributed_sampler.py"), "distributed_sampler")
+    setup_dataloader = _exec_function(
+        _source(wheel, "openrlhf/utils/deepspeed/deepspeed.py"),
+        "setup_dataloader",
+        cls="DeepspeedStrategy",
+        dist=dist,
+        DistributedSampler=sampler_mod["DistributedSampler"],
+        StatefulDataLoader=torch.utils.data.DataLoader,
+    )
+    prepare = _exec_function(
+        _source(wheel, "openrlhf/trainer/ppo_trainer.py"),
+        "prepare_datasets",
+        blending_datasets=utils_mod["blending_datasets"],
+        PromptDataset=prompt_mod["PromptDataset"],
+    )
+    args = NS(
+        data=NS(
+            prompt_dataset=str(prompts), prompt_probs=None, max_samples=10**8, prompt_split="train",
+            input_template=None, input_key="prompt", label_key="label", apply_chat_template=False,
+            dataloader_num_workers=0, image_key="images",
+        ),
+        train=NS(seed=42, batch_size=8, num_episodes=1, max_epochs=1),
+        rollout=NS(n_samples_per_prompt=2),
+        eval=NS(dataset=None),
+    )  # fmt: skip
+    strategy_cls = type(
+        "DeepspeedStrategy",
+        (),
+        {
+            "setup_dataloader": setup_dataloader,
+            "print": lambda self, *a: None,
+            "is_rank_0": lambda self: True,
+        },
+    )
+    if patch:
+        sequential_prompts(strategy_cls, prompt_mod["PromptDataset"])
+    strategy = strategy_cls()
+    strategy.args, strategy.seed = args, 42
+    loader, _, _ = prepare(strategy, tokenizer=None)
+    return loader
+
+
+def test_the_order_hook_makes_openrlhfs_own_prompt_dataloader_follow_the_curriculum(wheel, tmp_path):
+    import pyarrow as pa
+    import torch
+
+    from saerl.rl.openrlhf_reward import export_prompts
+
+    ids = [f"q{i:03d}" for i in range(64)]
+    table = pa.table({"id": ids, "prompt": [f"prompt {i}" for i in ids], "answer": ["1"] * 64})
+    export_prompts(table, tmp_path / "prompts.jsonl", "int")
+
+    def order(patch: bool) -> list[str]:
+        torch.manual_seed(0)
+        loader = openrlhf_prompt_loader(wheel, tmp_path / "prompts.jsonl", patch)
+        return [json.loads(labels[0])["id"] for _, _, labels, _ in loader]
+
+    assert sorted(order(False)) == ids and order(False) != ids  # OpenRLHF as shipped: shuffled
+    assert order(True) == ids  # with saerl's hook: the curriculum's order
+
+
+def test_the_order_hook_refuses_an_openrlhf_it_was_not_written_for():
+    from saerl.rl.openrlhf_order import OrderHookError, install, sequential_prompts
+
+    class Changed:
+        def setup_dataloader(self, dataset, batch_size):  # no shuffle argument any more
+            return dataset
+
+    with pytest.raises(OrderHookError, match="changed its dataloader API"):
+        sequential_prompts(Changed, list)
+    with pytest.raises(OrderHookError, match="needs OpenRLHF in the Ray workers"):
+        install()  # OpenRLHF is not installed in saerl's environment
+
+
+def test_the_order_audit_finds_kept_and_broken_orders(tmp_path, monkeypatch):
+    import pyarrow as pa
+
+    from saerl.rl.openrlhf_order import audit
+    from saerl.rl.openrlhf_reward import export_prompts, label_for
+
+    ids = [f"q{i}" for i in range(8)]
+    export_prompts(pa.table({"id": ids, "prompt": ids, "answer": ["1"] * 8}), tmp_path / "p.jsonl", "int")
+    for name, seen in {"kept": ["q1", "q0", "q3", "q2", "q5", "q4", "q7", "q6"], "broken": ids[::-1]}.items():
+        monkeypatch.setenv("SAERL_ORDER_LOG", str(tmp_path / name))
+        # two samples per prompt, each batch scored by two threads of one process, eval in between
+        labels = [label_for(i, "1", "int") for i in seen for _ in range(2)]
+        _call_like_openrlhf(["#### 1"] * 8, [""] * 8, labels[:8])
+        _call_like_openrlhf(["#### 1"], [""], [label_for("eval:val:e1", "1", "int")])
+        _call_like_openrlhf(["#### 1"] * 8, [""] * 8, labels[8:])
+    kept = audit(tmp_path / "kept", tmp_path / "p.jsonl", prompts_per_step=2)
+    assert kept == {
+        "curriculum_prompts": 8,
+        "scored_prompts": 8,
+        "unknown_ids": 0,
+        "off_step": 0,
+        "in_order": True,
+    }
+    broken = audit(tmp_path / "broken", tmp_path / "p.jsonl", prompts_per_step=2)
+    assert broken["off_step"] == 8 and not broken["in_order"]

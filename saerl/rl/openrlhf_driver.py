@@ -1,0 +1,115 @@
+"""The driver of an OpenRLHF run, started by rank 0 of a multi-node job (saerl.launch.ray_cluster):
+
+    python -m saerl.rl.openrlhf_driver [--nodes N] [--entry MODULE] [--setup-hook HOOK] -- <OpenRLHF args>
+
+It initialises Ray itself, connected to the job's cluster (``RAY_ADDRESS``), with
+
+- ``worker_process_setup_hook``: run in every Ray worker process before any task; the default
+  (``saerl.rl.openrlhf_order.install``) makes OpenRLHF's prompt dataloader sequential, so the
+  curriculum's order survives (OpenRLHF shuffles it otherwise, with no flag to stop it);
+- ``env_vars``: the W&B, Hugging Face, cache and saerl variables of this environment, so every
+  worker on every node logs and caches where the job does;
+
+waits until the job's N nodes have joined, then runs the entry point (OpenRLHF's
+``openrlhf.cli.train_ppo_ray``) as ``__main__`` in this process: OpenRLHF skips its own
+``ray.init`` when Ray is already initialised.
+
+``${WANDB_API_KEY}`` in the arguments is expanded here, at launch, from the environment (scripts and
+logs never hold the key); without the variable the ``--logger.wandb.*`` flags are dropped and the
+run logs no W&B.
+
+This module runs in the OpenRLHF environment: it imports only Ray and the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import runpy
+import sys
+import time
+from collections.abc import Mapping, Sequence
+
+log = logging.getLogger("saerl.openrlhf_driver")
+
+ENTRY = "openrlhf.cli.train_ppo_ray"
+HOOK = "saerl.rl.openrlhf_order.install"
+FORWARDED_PREFIXES = ("WANDB_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "VLLM_", "NCCL_", "SAERL_", "TRITON_")
+FORWARDED = ("TORCH_HOME", "XDG_CACHE_HOME", "TOKENIZERS_PARALLELISM", "RAY_ENABLE_ZERO_COPY_TORCH_TENSORS")
+NOT_FORWARDED = ("WANDB_SERVICE",)
+"""A W&B service token names a process on the submitting host: never valid on the workers."""
+OPENRLHF_DEFAULTS = {
+    "TOKENIZERS_PARALLELISM": "true",
+    "NCCL_DEBUG": "WARN",
+    "RAY_ENABLE_ZERO_COPY_TORCH_TENSORS": "1",
+}
+"""The env_vars OpenRLHF's own ray.init sets (train_ppo_ray.train), which ours replaces."""
+
+
+def forwarded_env(environ: Mapping[str, str]) -> dict[str, str]:
+    out = dict(OPENRLHF_DEFAULTS)
+    for k, v in environ.items():
+        if (k.startswith(FORWARDED_PREFIXES) or k in FORWARDED) and k not in NOT_FORWARDED:
+            out[k] = v
+    return out
+
+
+def expand_wandb(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
+    """``${WANDB_API_KEY}`` replaced from the environment; without it, no --logger.wandb.* flags."""
+    key = environ.get("WANDB_API_KEY", "")
+    if key:
+        return [a.replace("${WANDB_API_KEY}", key) for a in argv]
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip and not a.startswith("--"):
+            continue
+        skip = a.startswith("--logger.wandb.")
+        if not skip:
+            out.append(a)
+    return out
+
+
+def wait_for_nodes(ray: object, n: int, timeout_s: float, poll_s: float = 1.0) -> int:
+    deadline = time.time() + timeout_s
+    while True:
+        alive = sum(1 for node in ray.nodes() if node.get("Alive"))  # type: ignore[attr-defined]
+        if alive >= n:
+            return alive
+        if time.time() > deadline:
+            raise TimeoutError(f"{alive} of {n} Ray nodes joined within {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
+    argv = list(argv)
+    rest: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, rest = argv[:i], argv[i + 1 :]
+    p = argparse.ArgumentParser(prog="python -m saerl.rl.openrlhf_driver", description=__doc__.split("\n")[0])
+    p.add_argument("--entry", default=ENTRY, help="module run as __main__ once Ray is up")
+    p.add_argument("--setup-hook", default=HOOK, help="Ray worker_process_setup_hook ('' for none)")
+    p.add_argument("--nodes", type=int, default=int(os.environ.get("SAERL_RAY_NODES", "1")))
+    p.add_argument("--wait-s", type=float, default=600, help="how long to wait for the nodes")
+    return p.parse_args(argv), rest
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args, rest = parse(sys.argv[1:] if argv is None else argv)
+    import ray
+
+    runtime_env: dict[str, object] = {"env_vars": forwarded_env(os.environ)}
+    if args.setup_hook:
+        runtime_env["worker_process_setup_hook"] = args.setup_hook
+    ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), runtime_env=runtime_env)
+    alive = wait_for_nodes(ray, args.nodes, args.wait_s)
+    log.info("%d Ray node(s) up; running %s (setup hook: %s)", alive, args.entry, args.setup_hook or "none")
+    sys.argv = [args.entry, *expand_wandb(rest, os.environ)]
+    runpy.run_module(args.entry, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
