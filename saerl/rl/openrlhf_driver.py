@@ -30,6 +30,7 @@ import runpy
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 log = logging.getLogger("saerl.openrlhf_driver")
 
@@ -71,10 +72,10 @@ def expand_wandb(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
     return out
 
 
-def wait_for_nodes(ray: object, n: int, timeout_s: float, poll_s: float = 1.0) -> int:
+def wait_for_nodes(ray: Any, n: int, timeout_s: float, poll_s: float = 1.0) -> int:
     deadline = time.time() + timeout_s
     while True:
-        alive = sum(1 for node in ray.nodes() if node.get("Alive"))  # type: ignore[attr-defined]
+        alive = sum(1 for node in ray.nodes() if node.get("Alive"))
         if alive >= n:
             return alive
         if time.time() > deadline:
