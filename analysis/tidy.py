@@ -31,17 +31,18 @@ STATES = ("done", "failed", "running", "unknown")
 ACCURACY = "eval/average"
 """The headline metric: mean greedy accuracy over the eval sets."""
 
-# OpenRLHF 0.11 logs train/<key> against train/global_step and eval/<key> against eval/global_step
-# (ppo_utils/loggers.py, eval_utils.py); its per-dataset greedy-ish score is eval/<datasource>_pass1.
+# OpenRLHF 0.11.2 (read from its source: utils/logging_utils.py WandbLogger, trainer/ppo_trainer.py
+# train_step and compute_eval_metrics) logs "train/<key>" with "train/global_step" and
+# "eval/<key>" with "eval/global_step"; its per-datasource score is eval/eval_<datasource>_pass1
+# (the mean reward over the datasource's prompts; greedy with one sample, as saerl renders it).
 OPENRLHF_KEYS = {
     "train/policy_loss": "train/loss",
-    "train/response_length": "train/completions/mean_length",
-    "train/reward": "train/reward",
+    "train/rollout/reward_mean": "train/reward",
+    "train/rollout/response_length_mean": "train/completions/mean_length",
     "train/kl": "train/kl",
-    "eval/pass1": "eval/pooled/accuracy",
 }
 STEP_KEYS = ("step", "train/global_step", "eval/global_step", "_step")
-_PASS1 = re.compile(r"eval/(?P<name>.+)_pass1")
+_PASS1 = re.compile(r"eval/eval_(?P<name>.+)_pass1")
 _EVAL_SET = re.compile(r"eval/(?P<name>[^/]+)/accuracy")
 
 

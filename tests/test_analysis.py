@@ -120,18 +120,25 @@ def test_api_cache_is_reused_for_finished_runs_and_refreshed_for_running_ones(ru
 
 
 def test_openrlhf_keys_map_to_saerl_names():
+    """Keys as OpenRLHF 0.11.2 logs them (tests/test_openrlhf.py derives them from its source)."""
     rows = [
         {
             "eval/global_step": 0,
-            "eval/gsm8k_pass1": 0.5,
-            "eval/math_pass1": 0.3,
-            "eval/pass1": 0.41,
+            "eval/eval_gsm8k_pass1": 0.5,
+            "eval/eval_math_500_pass1": 0.3,
+            "eval/eval_num_samples": 20.0,
             "_step": 0,
         },
-        {"train/global_step": 1, "train/policy_loss": 0.2, "train/reward": 0.4, "train/kl": 0.01, "_step": 1},
+        {
+            "train/global_step": 1,
+            "train/policy_loss": 0.2,
+            "train/rollout/reward_mean": 0.4,
+            "train/kl": 0.01,
+            "_step": 1,
+        },
         {
             "train/global_step": 2,
-            "train/response_length": 300.0,
+            "train/rollout/response_length_mean": 300.0,
             "train/generated_samples": "table",
             "_step": 2,
         },
@@ -143,9 +150,9 @@ def test_openrlhf_keys_map_to_saerl_names():
     assert got == pytest.approx(
         {
             (0, "eval/gsm8k/accuracy"): 0.5,
-            (0, "eval/math/accuracy"): 0.3,
-            (0, "eval/pooled/accuracy"): 0.41,
-            (0, "eval/average"): 0.4,  # mean over the eval sets, not the pooled pass@1
+            (0, "eval/math_500/accuracy"): 0.3,
+            (0, "eval/eval_num_samples"): 20.0,
+            (0, "eval/average"): 0.4,  # mean over the eval sets
             (1, "train/loss"): 0.2,
             (1, "train/reward"): 0.4,
             (1, "train/kl"): 0.01,

@@ -348,3 +348,49 @@ def test_the_order_audit_finds_kept_and_broken_orders(tmp_path, monkeypatch):
     }
     broken = audit(tmp_path / "broken", tmp_path / "p.jsonl", prompts_per_step=2)
     assert broken["off_step"] == 8 and not broken["in_order"]
+
+
+def test_openrlhfs_own_eval_metrics_map_onto_the_reports_eval_sets(wheel, tmp_path):
+    """The eval file saerl exports, scored by OpenRLHF's compute_eval_metrics and named by its
+    WandbLogger.log_eval (both from the wheel), lands on saerl's eval/<set>/accuracy."""
+    from types import SimpleNamespace as NS
+
+    import torch
+
+    from analysis.tidy import canonical_metric
+    from saerl.data.records import Record
+    from saerl.rl.openrlhf_reward import export_evals, score_one
+
+    evals = {
+        "eval_id": [Record("a", "1+1", "2"), Record("b", "2+2", "4")],
+        "eval_ood": [Record("c", "3+3", "6")],
+    }
+    assert export_evals(evals, tmp_path / "evals.jsonl", "int") == 3
+    rows = [json.loads(line) for line in (tmp_path / "evals.jsonl").read_text().splitlines()]
+    loader = [([r["datasource"]], [r["prompt"]], [r["label"]], [None]) for r in rows]
+    answers = {"1+1": "#### 2", "2+2": "#### 5", "3+3": "#### 6"}  # b is wrong
+    samples = [
+        NS(
+            prompts=[r["prompt"]],
+            rewards=score_one(r["prompt"] + answers[r["prompt"]], r["prompt"], r["label"])[0],
+            response_length=torch.tensor(4),
+            truncated=torch.tensor(0),
+        )
+        for r in rows
+    ]
+    compute = _exec_function(
+        _source(wheel, "openrlhf/trainer/ppo_trainer.py"), "compute_eval_metrics", torch=torch
+    )
+    logs = compute(loader, samples, 1)
+    logged = {}
+    log_eval = _exec_function(
+        _source(wheel, "openrlhf/utils/logging_utils.py"),
+        "log_eval",
+        cls="WandbLogger",
+        Dict=dict,
+        Any=object,
+    )
+    log_eval(NS(handle=NS(log=logged.update)), 10, logs)
+    assert logged["eval/global_step"] == 10
+    mapped = {canonical_metric(k): v for k, v in logged.items()}
+    assert mapped["eval/eval_id/accuracy"] == 0.5 and mapped["eval/eval_ood/accuracy"] == 1.0

@@ -82,3 +82,16 @@ def export_prompts(curriculum: Any, path: Path, grader: str) -> int:
             )
             fh.write("\n")
     return len(rows["id"])
+
+
+def export_evals(evals: dict[str, Sequence[Any]], path: Path, grader: str) -> int:
+    """Eval sets as one OpenRLHF eval file: ``datasource`` = the set's name (OpenRLHF logs
+    ``eval/eval_<datasource>_pass1``), ids ``eval:<set>:<id>`` (the order audit skips them)."""
+    n = 0
+    with path.open("w") as fh:
+        for name, records in evals.items():
+            for r in records:
+                label = label_for(f"eval:{name}:{r.id}", r.answer, grader)
+                fh.write(json.dumps({"prompt": r.prompt, "label": label, "datasource": name}) + "\n")
+                n += 1
+    return n
