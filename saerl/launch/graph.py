@@ -32,6 +32,7 @@ from saerl.data import stage as data_stage
 from saerl.data.grading import resolve_grader_kind
 from saerl.fingerprint import FingerprintCache, fingerprint, hub_revision
 from saerl.models import stage as models_stage
+from saerl.rl import eval0 as rl_eval0
 from saerl.rl import run as rl_run
 from saerl.sae import stage as sae_stage
 from saerl.signals import stage as signals_stage
@@ -60,6 +61,7 @@ STAGES: dict[str, StageSpec] = {
     "labels": StageSpec(signals_stage.LABELS_VERSION, "gpu"),
     "signals": StageSpec(signals_stage.SIGNALS_VERSION, "cpu"),
     "curriculum": StageSpec(curriculum_stage.VERSION, "cpu"),
+    "eval0": StageSpec(rl_eval0.VERSION, "gpu"),
     "run": StageSpec(rl_run.VERSION, "gpu", artifact=False),
 }
 
@@ -294,8 +296,18 @@ class StageGraph:
             "variant": variant,
         }
         inputs = {"data": self.data, "curriculum": self.curriculum, "target": self.target}
-        kind = "multi_gpu" if cfg.rl.backend == "openrlhf" else ""
+        kind = ""
+        if cfg.rl.backend == "openrlhf":  # OpenRLHF evaluates only after steps: step 0 is a node
+            kind, inputs["eval0"] = "multi_gpu", self.eval0
         return Node("run", f"run {name}", params, inputs, kind=kind)
+
+    @functools.cached_property
+    def eval0(self) -> Node:
+        """The target's accuracy before RL, shared by every run of the target (OpenRLHF runs)."""
+        params = rl_eval0.eval0_params(self.cfg.rl, self.grader)
+        return Node(
+            "eval0", f"eval0 {self.cfg.rl.target_model}", params, {"data": self.data, "target": self.target}
+        )
 
 
 def topological(targets: Iterable[Node]) -> list[Node]:

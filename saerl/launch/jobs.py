@@ -29,12 +29,22 @@ def find_node(graph: StageGraph, stage: str, key: str) -> Node:
 
 
 class NodeJob(submitit.helpers.Checkpointable):
-    def __init__(self, config: dict[str, Any], varying: tuple[str, ...], stage: str, key: str, label: str):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        varying: tuple[str, ...],
+        stage: str,
+        key: str,
+        label: str,
+        openrlhf_env: str = "",
+    ):
         self.config = config
         self.varying = varying
         self.stage = stage
         self.key = key
         self.label = label
+        self.openrlhf_env = openrlhf_env
+        """The cluster profile's OpenRLHF environment (rl.backend=openrlhf runs)."""
 
     def __call__(self) -> str:
         from saerl.launch.local import LocalExecutor
@@ -48,12 +58,37 @@ class NodeJob(submitit.helpers.Checkpointable):
             # runs its own; called in-process, the caller's environment is left alone.
             os.environ.pop("WANDB_SERVICE", None)
         env = submitit.JobEnvironment() if in_job else None
+        cfg: SaerlConfig = load_config(SaerlConfig, base=self.config)
+        if self.stage == "run" and cfg.rl.backend == "openrlhf":
+            return self._openrlhf_run(cfg, env)
         if env is not None and env.num_tasks > 1 and env.global_rank > 0:
             return f"rank {env.global_rank}: nothing to do for {self.label}"  # one process builds
-        cfg: SaerlConfig = load_config(SaerlConfig, base=self.config)
         node = find_node(StageGraph(cfg, self.varying), self.stage, self.key)
         out = LocalExecutor(ArtifactStore(cfg.store_dir), cfg.device).materialize(node)
         return str(getattr(out, "path", out))
+
+    def _openrlhf_run(self, cfg: SaerlConfig, env: Any) -> str:
+        """Every task of the multi-node job: rank 0 trains through Ray, the others are Ray nodes."""
+        from pathlib import Path
+
+        from saerl.launch.local import LocalExecutor
+        from saerl.launch.ray_cluster import RayTask
+        from saerl.rl import openrlhf_run
+        from saerl.store import ArtifactStore
+
+        if env is None:
+            raise RuntimeError(
+                f"{self.label}: rl.backend=openrlhf runs as a multi-node Slurm job (make sweep with a "
+                "Slurm profile); it cannot run in this process"
+            )
+        node = find_node(StageGraph(cfg, self.varying), self.stage, self.key)
+        run_dir = Path(cfg.runs_dir) / cfg.name / node.params["name"]
+        task = RayTask.from_submitit(run_dir / openrlhf_run.FOLDER / "ray")
+        inputs = None
+        if task.rank == 0:  # built by the jobs this one depends on (afterok): looked up, not rebuilt
+            ex = LocalExecutor(ArtifactStore(cfg.store_dir), cfg.device)
+            inputs = {role: ex.materialize(n) for role, n in node.inputs.items()}
+        return openrlhf_run.execute(node.params, inputs, task, self.openrlhf_env)
 
     def __repr__(self) -> str:
         return f"NodeJob({self.label})"

@@ -14,6 +14,7 @@ from saerl.curriculum.stage import build_curriculum_file
 from saerl.data.stage import build_data
 from saerl.launch.graph import Node, StageGraph, topological
 from saerl.models.stage import build_model, build_tokenizer, check_external_model
+from saerl.rl.eval0 import build_eval0
 from saerl.sae.stage import build_activations, build_features, build_sae
 from saerl.signals.stage import build_labels, build_signals
 from saerl.store import Artifact, ArtifactStore, BuildContext, StoreError
@@ -31,6 +32,7 @@ BUILDERS: dict[str, Builder] = {
     "labels": build_labels,
     "signals": build_signals,
     "curriculum": build_curriculum_file,
+    "eval0": build_eval0,
 }
 
 

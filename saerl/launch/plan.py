@@ -7,11 +7,12 @@ executor verifies it before use), a run by its folder's status.json, a job by Sl
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from saerl.launch.graph import Node, Plan
-from saerl.launch.profiles import ClusterProfile
+from saerl.launch.profiles import ClusterProfile, Request, check_request
 from saerl.store import MANIFEST
 
 FAILED_STATES = {
@@ -28,6 +29,25 @@ def node_state(node: Node, store_root: Path) -> str:
 
         return str(status(run_folder(node))["state"])
     return "built" if (store_root / node.stage / node.key / MANIFEST).is_file() else "missing"
+
+
+def node_request(profile: ClusterProfile, node: Node) -> Request:
+    """The node's request on this cluster: its kind's, except an OpenRLHF run's nodes and GPUs per
+    node, which are the run's own placement (rl.openrlhf.num_nodes, gpus_per_node); a placement the
+    cluster cannot hold is rejected naming those keys."""
+    req = profile.request(node.resource)
+    if node.stage != "run" or node.resource != "multi_gpu":
+        return req
+    o = node.params["rl"].openrlhf
+    req = dataclasses.replace(req, nodes=o.num_nodes, gpus_per_node=o.gpus_per_node)
+    try:
+        check_request(profile, "multi_gpu", req)
+    except ValueError as exc:
+        raise ValueError(
+            f"{node.params['name']}: rl.openrlhf.num_nodes={o.num_nodes} x gpus_per_node="
+            f"{o.gpus_per_node} does not fit this cluster ({exc})"
+        ) from None
+    return req
 
 
 def run_folder(node: Node) -> Path:
@@ -57,7 +77,7 @@ def describe(
         name = n.params["name"] if n.stage == "run" else n.label.removeprefix(n.stage + " ")
         row = f"  {i:>3}  {n.stage:<11} {name[:40]:<40} {n.key[:16]:<16}  {states[n.id]:<8}"
         if profile is not None:
-            req = profile.request(n.resource)
+            req = node_request(profile, n)
             ask = f"{req.nodes}x{req.gpus_per_node}gpu {req.cpus_per_task}cpu {req.mem_gb:g}G {req.time_min}m"
             hours = 0.0 if n.external else req.gpu_hours
             if states[n.id] not in ("built", "done", "external"):
@@ -72,7 +92,7 @@ def describe(
             row += f"  {plan.users.get(n.id, 0)} target(s)"
         lines.append(row)
     if profile is not None:
-        total = sum(profile.request(n.resource).gpu_hours for n in nodes if not n.external)
+        total = sum(node_request(profile, n).gpu_hours for n in nodes if not n.external)
         lines.append(
             f"  GPU-hours (estimate): {total:.2f} for the whole sweep, {todo_hours:.2f} still to run"
         )

@@ -95,6 +95,9 @@ class ClusterProfile:
     """Shell lines run in the job before saerl starts (module load, venv activation)."""
     python: str = ""
     """The python that runs saerl in the job ('': the one submitting, which must be visible there)."""
+    openrlhf_env: str = ""
+    """The OpenRLHF environment's prefix (its bin/python runs the driver, its bin/ray the Ray nodes)
+    for rl.backend=openrlhf runs ('': the environment of the job's python)."""
     log_dir: str = "slurm-logs"
     """Job scripts and logs (relative: under the sweep's runs folder)."""
     max_requeues: int = 3

@@ -207,6 +207,11 @@ def _head(task: RayTask, driver: Sequence[str], opts: RayNodeOptions, rdv: _Rend
         _stop(head)
 
 
+def release_workers(task: RayTask, reason: str = "nothing to run") -> None:
+    """Rank 0 has no Ray work (e.g. the run is already done): let the other ranks return."""
+    _Rendezvous(task.rendezvous).write("done.json", {"ok": True, "reason": reason})
+
+
 def _raise_rank_errors(rdv: _Rendezvous) -> None:
     for err in rdv.errors():
         raise RayClusterError(f"rank {err['rank']} ({err['node']}): {err['error']}")
@@ -221,7 +226,11 @@ def _worker(
     deadline = time.time() + opts.join_timeout_s
     while (head := rdv.read("head.json")) is None:
         if (done := rdv.read("done.json")) is not None:
-            raise RayClusterError(f"rank 0 ended before rank {task.rank} joined: {done.get('error', 'ok')}")
+            if done.get("ok"):
+                return (
+                    f"rank {task.rank} ({task.node}): nothing to run ({done.get('reason', 'rank 0 is done')})"
+                )
+            raise RayClusterError(f"rank 0 ended before rank {task.rank} joined: {done.get('error')}")
         if time.time() > deadline:
             raise RayClusterError(f"no Ray head address in {rdv.folder} after {opts.join_timeout_s:.0f} s")
         time.sleep(opts.poll_s)

@@ -26,7 +26,7 @@ from typing import Any
 
 from saerl.config import SaerlConfig, to_dict
 from saerl.launch.graph import Node, Plan, StageGraph
-from saerl.launch.plan import node_state
+from saerl.launch.plan import node_request, node_state
 from saerl.launch.profiles import ClusterProfile
 from saerl.launch.sweep import Sweep, check_distinct, sweep_graphs
 
@@ -112,7 +112,7 @@ def sbatch_parameters(
     profile: ClusterProfile, node: Node, dependencies: Sequence[str] = (), job_name: str = ""
 ) -> dict[str, Any]:
     """submitit SlurmExecutor parameters for one node's job (pure: golden-tested)."""
-    req = profile.request(node.resource)
+    req = node_request(profile, node)
     extra: dict[str, Any] = {**profile.sbatch, "kill-on-invalid-dep": "yes", "requeue": True}
     params: dict[str, Any] = {
         "job_name": job_name or f"saerl-{node.stage}",
@@ -238,7 +238,7 @@ def submit_sweep(sp: SweepPlan, profile: ClusterProfile, dry_run: bool = False) 
 
     def send(ds: list[Decision], deps: Sequence[str], name: str, what: str) -> None:
         params = sbatch_parameters(profile, ds[0].node, deps, name)
-        ids = submitter.submit([_job(sp, d.node) for d in ds], params, what)
+        ids = submitter.submit([_job(sp, d.node, profile) for d in ds], params, what)
         for d, job_id in zip(ds, ids, strict=True):
             d.job_id, d.action = job_id, "dry-run" if dry_run else "submitted"
             jobs[d.node.id] = job_id
@@ -262,11 +262,12 @@ def _submission(sweep: str, d: Decision, log_dir: Path) -> Submission:
     )
 
 
-def _job(sp: SweepPlan, node: Node) -> Any:
+def _job(sp: SweepPlan, node: Node, profile: ClusterProfile | None = None) -> Any:
     from saerl.launch.jobs import NodeJob
 
     g = sp.config_of(node)
-    return NodeJob(to_dict(g.cfg), g.varying, node.stage, node.key, node.label)
+    env = profile.openrlhf_env if profile is not None else ""
+    return NodeJob(to_dict(g.cfg), g.varying, node.stage, node.key, node.label, env)
 
 
 class _Submitter:
@@ -331,7 +332,7 @@ def _run_here(sp: SweepPlan, profile: ClusterProfile, todo: list[Decision]) -> N
     for d in todo:  # plan order: inputs first
         req = profile.request(d.node.resource)
         ex.update_parameters(timeout_min=req.time_min)
-        job = ex.submit(_job(sp, d.node))
+        job = ex.submit(_job(sp, d.node, profile))
         d.job_id = str(job.job_id)
         job.result()  # raises with the job's error
         d.action = "submitted"

@@ -42,6 +42,11 @@ class OpenRLHFConfig:
     so steps no longer coincide with curriculum batches."""
     extra_args: tuple[str, ...] = ()
     """Any further OpenRLHF flags, appended as given (checked by its parser in the tests)."""
+    entry: str = "openrlhf.cli.train_ppo_ray"
+    """The module the driver runs as __main__ (a fork of OpenRLHF with the same command line)."""
+    setup_hook: str = "saerl.rl.openrlhf_order.install"
+    """Ray worker_process_setup_hook: saerl's makes OpenRLHF's prompt dataloader keep the curriculum's
+    order ('' leaves OpenRLHF shuffling it)."""
 
     def __post_init__(self) -> None:
         check_range(self, "num_nodes gpus_per_node vllm_engines vllm_tensor_parallel", low=1)
@@ -59,8 +64,8 @@ class RLConfig:
     target_model: str = "qwen2-s"
     """A name from models.family, a local HF folder, or a hub id."""
     backend: Literal["trl", "openrlhf"] = "trl"
-    """'trl' (local: CPU or one GPU, runs here); 'openrlhf' (multi-node GPUs: its command line is
-    rendered and checked from `openrlhf`; its job driver is not in this release)."""
+    """'trl' (local: CPU or one GPU, runs here); 'openrlhf' (multi-node GPUs, submitted to Slurm by
+    `make sweep`: Ray inside the job, OpenRLHF 0.11.2 in its own environment; saerl.rl.openrlhf_run)."""
     openrlhf: OpenRLHFConfig = field(default_factory=OpenRLHFConfig)
     """Placement and engines of the OpenRLHF backend."""
     algorithm: Literal["grpo", "dapo"] = "dapo"

@@ -48,6 +48,9 @@ class RunPaths(NamedTuple):
     """A python file defining reward_func(queries, prompts, labels)."""
     ckpt: str
     """The run's checkpoint folder (resume loads from it)."""
+    output: str = ""
+    """Where the trained model is saved at the end ('': <ckpt>/final; OpenRLHF's default is ./ckpt,
+    relative to wherever the job started)."""
 
 
 def render_command(
@@ -96,6 +99,7 @@ def render_command(
         *("--eval.temperature", "0", "--eval.n_samples_per_prompt", "1"),  # greedy, like the local backend
         *("--ckpt.path", paths.ckpt, "--ckpt.save_steps", str(rl.save_every), "--ckpt.load_enable"),
         *("--ckpt.max_num", str(o.keep_checkpoints)),
+        *("--ckpt.output_dir", paths.output or f"{paths.ckpt}/final"),
     ]
     if rl.algorithm == "dapo":
         argv += [

@@ -19,7 +19,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ def export_prompts(curriculum: Any, path: Path, grader: str) -> int:
     return len(rows["id"])
 
 
-def export_evals(evals: dict[str, Sequence[Any]], path: Path, grader: str) -> int:
+def export_evals(evals: Mapping[str, Sequence[Any]], path: Path, grader: str) -> int:
     """Eval sets as one OpenRLHF eval file: ``datasource`` = the set's name (OpenRLHF logs
     ``eval/eval_<datasource>_pass1``), ids ``eval:<set>:<id>`` (the order audit skips them)."""
     n = 0

@@ -1,0 +1,197 @@
+"""One RL run on the OpenRLHF backend: a multi-node Slurm job, one submitit task per node.
+
+    runs/<sweep>/<run>/  config.yaml  condition.json  status.json  metrics.jsonl (step 0)
+      openrlhf/  prompts.jsonl  evals.jsonl  command.sh  order-log.<pid>  order_audit.json
+      checkpoints/  (OpenRLHF's: resume loads from it)   model/  (the trained model, HF format)
+      wandb/
+
+Rank 0 writes the run folder and the OpenRLHF inputs (the curriculum in training order, the eval
+sets, the command line), logs the step-0 evaluation (the ``eval0`` node: OpenRLHF evaluates only
+after training steps) to metrics.jsonl and W&B, then every rank takes part in the job's Ray
+cluster (saerl.launch.ray_cluster) while rank 0's driver runs OpenRLHF. Afterwards rank 0 audits
+the order in which the reward function saw the prompts against the curriculum
+(``openrlhf/order_audit.json``) and marks the run done. A requeued job resumes from OpenRLHF's
+last checkpoint and keeps the W&B run (``WANDB_RUN_ID`` + ``WANDB_RESUME=allow``, which OpenRLHF's
+``wandb.init`` honours).
+
+Everything but the Ray job itself is a pure function of the plan (``launch_spec``), so a dry run
+writes the same command lines a submission would run.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from saerl.rl.openrlhf import RunPaths, check_command, render_command
+
+FOLDER = "openrlhf"
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    run_dir: Path
+    paths: RunPaths
+    argv: list[str]
+    """OpenRLHF's arguments (``${WANDB_API_KEY}`` left for the driver to expand)."""
+    env: dict[str, str]
+    """What the driver and every Ray worker get on top of the job's environment."""
+    nodes: int
+    entry: str
+    setup_hook: str
+
+    def driver(self, python: str) -> list[str]:
+        head = [python, "-m", "saerl.rl.openrlhf_driver", "--nodes", str(self.nodes)]
+        head += ["--entry", self.entry, "--setup-hook", self.setup_hook]
+        return [*head, "--", *self.argv]
+
+    def script(self, python: str = "python") -> str:
+        """The command as a shell script (what the job runs on rank 0, for reading and reruns)."""
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(self.env.items()))
+        lines = " \\\n    ".join(shlex.quote(a) if "${" not in a else f'"{a}"' for a in self.driver(python))
+        return f"#!/usr/bin/env bash\n# rank 0 of the run's Ray job runs:\n{exports}{lines}\n"
+
+
+def launch_spec(params: dict[str, Any], target_path: str, wandb_run_id: str) -> LaunchSpec:
+    """Where the run's files go and the OpenRLHF command line, from the run node's params (pure)."""
+    config, rl = params["config"], params["rl"]
+    run_dir = Path(config["runs_dir"]) / config["name"] / params["name"]
+    files = run_dir / FOLDER
+    paths = RunPaths(
+        model=target_path,
+        prompts=str(files / "prompts.jsonl"),
+        evals=str(files / "evals.jsonl"),
+        reward=reward_file(),
+        ckpt=str(run_dir / "checkpoints"),
+        output=str(run_dir / "model"),
+    )
+    prompts_per_step = config["curriculum"]["batch_size"]
+    check_command(rl, prompts_per_step)
+    argv = render_command(rl, prompts_per_step, paths, wandb_group=config["name"], run_name=params["name"])
+    env = {
+        "SAERL_ORDER_LOG": str(files / "order-log"),
+        "WANDB_RUN_ID": wandb_run_id,
+        "WANDB_RESUME": "allow",
+        "WANDB_DIR": str(run_dir),
+    }
+    o = rl.openrlhf
+    return LaunchSpec(run_dir, paths, argv, env, o.num_nodes, o.entry, o.setup_hook)
+
+
+def reward_file() -> str:
+    from saerl.rl import openrlhf_reward
+
+    return str(Path(openrlhf_reward.__file__).resolve())
+
+
+def prepare(spec: LaunchSpec, params: dict[str, Any], inputs: dict[str, Any], python: str) -> None:
+    """Rank 0, before Ray: the run folder, OpenRLHF's input files and the step-0 evaluation."""
+    from saerl.curriculum.stage import FILE, read_curriculum
+    from saerl.data.stage import load_split
+    from saerl.rl.openrlhf_reward import export_evals, export_prompts
+    from saerl.rl.run import _set_status, condition, status
+    from saerl.store import atomic_write_text, git_sha
+
+    config, rl = params["config"], params["rl"]
+    run_dir, files = spec.run_dir, spec.run_dir / FOLDER
+    files.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (run_dir / "git_sha").write_text(git_sha() + "\n")
+    cond = condition(config, params.get("variant", "")) | target_facts(inputs["target"].path)
+    (run_dir / "condition.json").write_text(json.dumps(cond, indent=1))
+    table, _ = read_curriculum(inputs["curriculum"].path / FILE)
+    export_prompts(table, Path(spec.paths.prompts), params["grader"])
+    evals = {split: load_split(inputs["data"], split)[: rl.eval_items] for split in rl.eval_splits}
+    export_evals(evals, Path(spec.paths.evals), params["grader"])
+    atomic_write_text(files / "command.sh", spec.script(python))
+    if not status(run_dir).get("step0_logged"):
+        log_step0(run_dir, config, params, cond, inputs["eval0"])
+    _set_status(
+        run_dir,
+        state="running",
+        step0_logged=True,
+        curriculum=str(inputs["curriculum"].path),
+        target=str(inputs["target"].path),
+    )
+
+
+def target_facts(path: Path) -> dict[str, Any]:
+    """family/scale of the target when its config is readable here (a hub id offline: unknown)."""
+    from saerl.models.loading import model_facts
+
+    try:
+        return dict(model_facts(path))
+    except Exception:
+        return {}
+
+
+def log_step0(
+    run_dir: Path, config: dict[str, Any], params: dict[str, Any], cond: dict[str, Any], eval0: Any
+) -> None:
+    """The eval0 node's metrics as the run's step 0, in metrics.jsonl and in its W&B run."""
+    from saerl.configlib import flat_dict
+    from saerl.rl.run import wandb_id
+    from saerl.tracking import Tracker
+
+    rl = params["rl"]
+    metrics = json.loads((eval0.path / "metrics.json").read_text())
+    tracker = Tracker(
+        run_dir,
+        {**flat_dict(config), **cond},
+        mode=rl.wandb,
+        project=rl.wandb_project,
+        group=config["name"],
+        name=params["name"],
+        run_id=wandb_id(config, params["name"]),
+    )
+    tracker.log(0, metrics)
+    tracker.finish()
+
+
+def audit_order(spec: LaunchSpec, prompts_per_step: int) -> dict[str, Any]:
+    from saerl.rl.openrlhf_order import audit
+    from saerl.store import atomic_write_text
+
+    result = audit(Path(spec.env["SAERL_ORDER_LOG"]), Path(spec.paths.prompts), prompts_per_step)
+    atomic_write_text(spec.run_dir / FOLDER / "order_audit.json", json.dumps(result, indent=1))
+    return result
+
+
+def environment(prefix: str) -> tuple[str, str]:
+    """(python, ray) of the OpenRLHF environment ('': the one running this process)."""
+    import sys
+
+    bin_dir = Path(prefix) / "bin" if prefix else Path(sys.executable).parent
+    return str(bin_dir / "python"), str(bin_dir / "ray")
+
+
+def execute(params: dict[str, Any], inputs: dict[str, Any] | None, task: Any, env_prefix: str = "") -> str:
+    """This task's part of an OpenRLHF run job (``inputs``: the run node's artifacts, rank 0 only)."""
+    from saerl.launch.ray_cluster import RayNodeOptions, release_workers, run_ray_job
+    from saerl.rl.run import _set_status, check_recorded, run_lock, status, wandb_id
+
+    config = params["config"]
+    python, ray_bin = environment(env_prefix)
+    if task.rank > 0:
+        return run_ray_job(task, [], RayNodeOptions(ray_bin=ray_bin))
+    assert inputs is not None
+    spec = launch_spec(params, str(inputs["target"].path), wandb_id(config, params["name"]))
+    check_recorded(spec.run_dir, config)
+    if status(spec.run_dir)["state"] == "done":
+        release_workers(task)
+        return f"{spec.run_dir}: already done"
+    with run_lock(spec.run_dir):
+        prepare(spec, params, inputs, python)
+        try:
+            run_ray_job(task, spec.driver(python), RayNodeOptions(ray_bin=ray_bin, env=spec.env))
+            audit = audit_order(spec, config["curriculum"]["batch_size"])
+        except BaseException as exc:
+            _set_status(spec.run_dir, state="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        _set_status(spec.run_dir, state="done", order_kept=audit["in_order"])
+    return f"{spec.run_dir}: done (order kept: {audit['in_order']})"
