@@ -394,3 +394,37 @@ def test_openrlhfs_own_eval_metrics_map_onto_the_reports_eval_sets(wheel, tmp_pa
     assert logged["eval/global_step"] == 10
     mapped = {canonical_metric(k): v for k, v in logged.items()}
     assert mapped["eval/eval_id/accuracy"] == 0.5 and mapped["eval/eval_ood/accuracy"] == 1.0
+
+
+def test_a_dry_run_of_the_paper_sweep_writes_sbatch_scripts_and_openrlhf_commands(parser, tmp_path):
+    """`make sweep SWEEP=sweeps/paper-main.yaml CLUSTER=h100 DRY_RUN=1` (store and runs redirected):
+    every run gets a multi-node sbatch request and an OpenRLHF command script whose arguments
+    OpenRLHF's own parser accepts; nothing is submitted and no key is written."""
+    import subprocess
+
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "sweep", "sweeps/paper-main.yaml", "CLUSTER=h100", "DRY_RUN=1",
+         f"store_dir={tmp_path / 'store'}", f"runs_dir={tmp_path / 'runs'}"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, "WANDB_API_KEY": "secret-key-never-written"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "would submit 23 job(s)" in out.stdout
+    dry = tmp_path / "runs" / "paper-main" / "slurm-logs" / "dry-run"
+    scripts = sorted(dry.glob("*.openrlhf.sh"))
+    assert len(scripts) == 12  # 2 targets x 2 methods x 3 seeds
+    assert len(list(dry.glob("*eval0*.sbatch"))) == 2  # one step-0 evaluation per target
+    for script in scripts:
+        text = script.read_text()
+        assert "secret-key-never-written" not in text
+        argv = shlex.split(text.split(" -- \\\n", 1)[1].replace("\\\n", " "))
+        args = parse(parser, argv)
+        assert args["rollout.batch_size"] == 128 and args["rollout.n_samples_per_prompt"] == 8
+        assert args["ckpt.output_dir"].startswith(str(tmp_path / "runs" / "paper-main"))
+        assert "--setup-hook saerl.rl.openrlhf_order.install" in text
+        assert "$HOME/openrlhf-env" not in text and "/openrlhf-env/bin/python" in text
+    runs = [p for p in dry.glob("*runs-of-paper-main.sbatch")]
+    assert runs and all(
+        "#SBATCH --nodes=1" in p.read_text() and "#SBATCH --gpus-per-node=8" in p.read_text() for p in runs
+    )
+    assert not list((tmp_path / "store").glob("submissions.jsonl"))

@@ -103,3 +103,68 @@ def test_a_failing_driver_fails_the_job_with_its_output(tmp_path):
         job.results()
     assert "the driver exited with 1" in str(info.value)
     assert "failing on purpose" in str(info.value)
+
+
+def test_an_openrlhf_run_job_trains_through_ray_on_both_nodes_in_curriculum_order(tmp_path):
+    """The whole OpenRLHF run job on two Slurm nodes, with tests/openrlhf_standin.py in the place of
+    OpenRLHF's entry point (it parses the arguments with OpenRLHF's own parser and scores every
+    step's samples with saerl's reward file in Ray tasks on both nodes)."""
+    import submitit
+    from conftest import RL_OVERRIDES, TINY_OVERRIDES
+
+    from saerl.config import load_experiment, to_dict
+    from saerl.launch.graph import StageGraph
+    from saerl.launch.jobs import NodeJob
+    from saerl.launch.local import LocalExecutor
+    from saerl.store import ArtifactStore
+
+    overrides = [
+        *TINY_OVERRIDES,
+        *RL_OVERRIDES,
+        f"store_dir={tmp_path / 'store'}",
+        f"runs_dir={tmp_path / 'runs'}",
+    ]
+    overrides += ["name=orl", "rl.backend=openrlhf", "curriculum.mode=vanilla", "curriculum.batch_size=8"]
+    overrides += ["rl.steps=3", "rl.eval_every=3", "rl.save_every=3", "rl.wandb=offline"]
+    overrides += ["rl.openrlhf.num_nodes=2", "rl.openrlhf.gpus_per_node=1", "rl.openrlhf.vllm_engines=2"]
+    overrides += [
+        "rl.openrlhf.entry=openrlhf_standin",
+        "rl.openrlhf.setup_hook=saerl.launch.ray_check.mark_worker",
+    ]
+    cfg = load_experiment(overrides=overrides)
+    run = StageGraph(cfg).run
+    ex = LocalExecutor(ArtifactStore(cfg.store_dir), "cpu")
+    for node in run.inputs.values():  # the upstream jobs' work (data, curriculum, target, eval0)
+        ex.materialize(node)
+    slurm = submitit.SlurmExecutor(folder=tmp_path / "logs", max_num_timeout=0)
+    slurm.update_parameters(
+        nodes=2, ntasks_per_node=1, cpus_per_task=1, mem="3000MB", time=15, partition="debug",
+        setup=[f"export PYTHONPATH={TESTS}"],
+    )  # fmt: skip
+    job = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label))
+    rank0, rank1 = job.results()
+    run_dir = tmp_path / "runs" / "orl" / run.params["name"]
+    assert rank0 == f"{run_dir}: done (order kept: True)"
+    assert rank1.startswith("rank 1 (n2): joined ")
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "done" and status["order_kept"] is True
+    audit = json.loads((run_dir / "openrlhf" / "order_audit.json").read_text())
+    assert audit == {
+        "curriculum_prompts": 24,
+        "scored_prompts": 24,
+        "unknown_ids": 0,
+        "off_step": 0,
+        "in_order": True,
+    }
+    seen = json.loads((run_dir / "checkpoints" / "standin.json").read_text())
+    assert len(seen["steps"]) == 3
+    assert len({part["node"] for step in seen["steps"] for part in step}) == 2  # both nodes scored
+    ids = {part["wandb_run_id"] for step in seen["steps"] for part in step}
+    step0 = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert step0[0]["step"] == 0 and "eval/average" in step0[0]  # from the eval0 node
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    assert ids == {offline.name.rsplit("-", 1)[-1]}  # OpenRLHF's workers log to the run's W&B id
+    assert "--ckpt.output_dir" in (run_dir / "openrlhf" / "command.sh").read_text()
+    # A second job for a done run returns on every rank without starting Ray.
+    again = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label)).results()
+    assert again[0] == f"{run_dir}: already done" and "nothing to run" in again[1]

@@ -311,8 +311,32 @@ class _DryRun:
         script = render_sbatch(params, self.folder.parent, len(jobs))
         name = f"{self.n:02d}-{what.replace(' ', '-').replace('/', '-')}.sbatch"
         (self.folder / name).write_text(script)
+        for job in jobs:  # what rank 0 of each OpenRLHF run job would run
+            if (command := openrlhf_script(job)) is not None:
+                (self.folder / f"{job.label.removeprefix('run ')}.openrlhf.sh").write_text(command)
         base = f"DRY{self.n}"
         return [base] if len(jobs) == 1 else [f"{base}_{i}" for i in range(len(jobs))]
+
+
+def openrlhf_script(job: Any) -> str | None:
+    """The OpenRLHF command script of a run job (None for other jobs), from the plan alone."""
+    from saerl.configlib import load_config
+    from saerl.launch.jobs import find_node
+    from saerl.rl import openrlhf_run
+    from saerl.rl.run import wandb_id
+    from saerl.store import ArtifactStore
+
+    if job.stage != "run" or job.config["rl"]["backend"] != "openrlhf":
+        return None
+    cfg = load_config(SaerlConfig, base=job.config)
+    node = find_node(StageGraph(cfg, job.varying), job.stage, job.key)
+    target = node.inputs["target"]
+    target_path = target.external or str(ArtifactStore(cfg.store_dir).path(target.stage, target.key))
+    spec = openrlhf_run.launch_spec(
+        node.params, target_path, wandb_id(node.params["config"], node.params["name"])
+    )
+    python, _ = openrlhf_run.environment(job.openrlhf_env)
+    return spec.script(python)
 
 
 def render_sbatch(params: dict[str, Any], log_dir: Path, n_jobs: int = 1, python: str = "python") -> str:

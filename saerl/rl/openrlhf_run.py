@@ -21,6 +21,7 @@ writes the same command lines a submission would run.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,14 @@ class LaunchSpec:
     def script(self, python: str = "python") -> str:
         """The command as a shell script (what the job runs on rank 0, for reading and reruns)."""
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(self.env.items()))
-        lines = " \\\n    ".join(shlex.quote(a) if "${" not in a else f'"{a}"' for a in self.driver(python))
+        groups: list[list[str]] = []
+        for a in self.driver(python):  # one flag and its values per line
+            word = shlex.quote(a) if "${" not in a else f'"{a}"'
+            if a.startswith("-") or not groups:
+                groups.append([word])
+            else:
+                groups[-1].append(word)
+        lines = " \\\n    ".join(" ".join(g) for g in groups)
         return f"#!/usr/bin/env bash\n# rank 0 of the run's Ray job runs:\n{exports}{lines}\n"
 
 
@@ -166,7 +174,7 @@ def environment(prefix: str) -> tuple[str, str]:
     """(python, ray) of the OpenRLHF environment ('': the one running this process)."""
     import sys
 
-    bin_dir = Path(prefix) / "bin" if prefix else Path(sys.executable).parent
+    bin_dir = Path(os.path.expandvars(prefix)).expanduser() / "bin" if prefix else Path(sys.executable).parent
     return str(bin_dir / "python"), str(bin_dir / "ray")
 
 
