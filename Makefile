@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test check demo report bench lock clean sweep slurm-up slurm-down
+.PHONY: install test test-vllm check demo report bench lock clean sweep slurm-up slurm-down
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 test: install  ## the full test suite (CPU, offline)
 	$(BIN)/pytest -n 2 --dist loadfile -q
+
+test-vllm:  ## the vLLM labeller's tests, for real (in an environment with vLLM and a CUDA GPU)
+	SAERL_REQUIRE_VLLM=1 $(if $(wildcard $(BIN)/pytest),$(BIN)/pytest,pytest) -q tests/test_vllm.py
 
 check: install  ## format check, lint, type check
 	$(BIN)/ruff format --check saerl analysis tests

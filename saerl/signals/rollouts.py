@@ -42,13 +42,22 @@ def sample_vllm(
     max_new_tokens: int,
     seed: int,
 ) -> list[list[str]]:
-    """The same contract through vLLM (GPU clusters; `pip install vllm`)."""
+    """The same contract as ``sample_hf`` through vLLM: the same chat formatting, k samples per
+    prompt at the same temperature (top-p 1, no top-k, as HF sampling here), the same length
+    budget, stopping at the model's end-of-sequence token; graded by the same grader afterwards.
+    vLLM is not a saerl dependency: it lives in the cluster's OpenRLHF environment
+    (slurm/openrlhf-requirements.txt), where this runs."""
     try:
         from vllm import LLM, SamplingParams
-    except ImportError as exc:  # pragma: no cover - exercised on GPU clusters only
-        raise RuntimeError("difficulty.backend=vllm needs the vllm package (cluster extra)") from exc
-    llm = LLM(model=model_path, seed=seed)
-    params = SamplingParams(n=k, temperature=temperature, max_tokens=max_new_tokens, seed=seed)
+    except ImportError as exc:
+        raise RuntimeError(
+            "signals.difficulty.backend=vllm needs vLLM, which saerl does not install: run this stage "
+            "in the OpenRLHF environment (slurm/openrlhf-requirements.txt), or use backend=hf"
+        ) from exc
+    llm = LLM(model=model_path, seed=seed, trust_remote_code=False)
+    params = SamplingParams(
+        n=k, temperature=temperature, top_p=1.0, top_k=-1, max_tokens=max_new_tokens, seed=seed
+    )
     results = llm.generate([format_prompt(tokenizer, p) for p in prompts], params)
     return [[c.text for c in r.outputs] for r in results]
 
