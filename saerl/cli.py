@@ -9,6 +9,7 @@ building anything.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from saerl.config import ConfigError, SaerlConfig, load_experiment, to_dict
 from saerl.data.records import DataError
 from saerl.launch.graph import StageGraph
 from saerl.launch.local import LocalExecutor
+from saerl.launch.ray_cluster import RayClusterError
 from saerl.models.loading import ModelError
 from saerl.rl.run import RunConflict
 from saerl.store import ArtifactStore
@@ -332,6 +334,34 @@ def cmd_report(argv: list[str]) -> None:
     print(f"report: {report} ({len(rs.runs)} runs)")
 
 
+def cmd_ray_check(argv: list[str]) -> None:
+    """Check Ray inside a multi-node Slurm job: one job of NODES nodes starts Ray on each, runs a
+    task on every node through saerl's OpenRLHF driver, and reports nodes, worker hook and env."""
+    from saerl.launch.profiles import load_profile
+    from saerl.launch.ray_check import submit_check
+
+    p = argparse.ArgumentParser(prog="saerl ray-check", description=(cmd_ray_check.__doc__ or "").strip())
+    p.add_argument("settings", nargs="*", metavar="CLUSTER=<profile> [NODES=n]")
+    p.add_argument("--out", default="runs/ray-check", help="folder for the job's logs and report")
+    ns = p.parse_args(argv)
+    settings = dict(a.partition("=")[::2] for a in ns.settings)
+    unknown = sorted(set(settings) - {"CLUSTER", "NODES"})
+    if unknown or "CLUSTER" not in settings:
+        raise ValueError(f"ray-check: expected CLUSTER=<profile> [NODES=n], got {ns.settings}")
+    profile = load_profile(settings["CLUSTER"])
+    nodes = int(settings.get("NODES", profile.multi_gpu.nodes))
+    report = submit_check(profile, nodes, Path(ns.out))
+    workers = report.pop("workers")
+    print(json.dumps(report))
+    for w in workers:  # type: ignore[attr-defined]
+        print(f"  node {w['node_id'][:12]} on {w['host']}: pid {w['pid']}, setup hook ran: {w['hook']}")
+    ok = report["distinct_nodes"] == nodes and report["hook_in_every_worker"]
+    if not ok:
+        raise LookupError(
+            f"ray-check: {report['distinct_nodes']} of {nodes} nodes answered, or a worker lacks the hook"
+        )
+
+
 SWEEP_COMMANDS: dict[str, Callable[[Path, list[str]], None]] = {
     "sweep": cmd_sweep,
     "status": cmd_status,
@@ -352,6 +382,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name, sweep_fn in SWEEP_COMMANDS.items():
         p = sub.add_parser(name, help=(sweep_fn.__doc__ or "").splitlines()[0])
         p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...] [CLUSTER=profile] [DRY_RUN=1]")
+    p = sub.add_parser("ray-check", help=(cmd_ray_check.__doc__ or "").splitlines()[0], add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="CLUSTER=<profile> [NODES=n]")
     p = sub.add_parser("report", help=(cmd_report.__doc__ or "").splitlines()[0], add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="RUNS [--out DIR] ...")
     return parser.parse_args(argv)
@@ -367,11 +399,12 @@ def split_config_args(args: list[str]) -> tuple[Path | None, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["report"]:  # its own parser (options such as --help go to it, not to saerl's)
+    own_parser = {"report": cmd_report, "ray-check": cmd_ray_check}
+    if argv[:1] and argv[0] in own_parser:  # options such as --help go to them, not to saerl's
         try:
-            cmd_report(argv[1:])
-        except (ValueError, FileNotFoundError, LookupError) as exc:
-            print(f"saerl report: error: {exc}", file=sys.stderr)
+            own_parser[argv[0]](argv[1:])
+        except (ValueError, FileNotFoundError, LookupError, RayClusterError) as exc:
+            print(f"saerl {argv[0]}: error: {exc}", file=sys.stderr)
             return 2
         return 0
     ns = parse_args(argv)

@@ -39,6 +39,20 @@ if why := _why_not():
     pytest.skip(why, allow_module_level=True)
 
 
+def final_state(job_id: str, timeout: float = 120) -> str:
+    """The job's Slurm state once it has ended (submitit's cached state can lag behind)."""
+    import time
+
+    from saerl.launch.slurm import ACTIVE, job_states
+
+    deadline = time.time() + timeout
+    while (state := job_states([job_id])[job_id]) in ACTIVE or state == "UNKNOWN":
+        if time.time() > deadline:
+            break
+        time.sleep(1)
+    return state
+
+
 def fail_on_rank_1(task: RayTask) -> None:
     """Pickled by reference into the job (tests/ is on its PYTHONPATH)."""
     if task.rank == 1:
@@ -92,7 +106,7 @@ def test_an_error_on_rank_1_fails_the_job_with_that_error(tmp_path):
     with pytest.raises(Exception) as info:
         job.results()
     assert "scratch disk missing on n2" in str(info.value)
-    assert job.state.startswith("FAILED")
+    assert final_state(job.job_id).startswith("FAILED")
     rank0_err = job.stderr() or ""
     assert "RayClusterError: rank 1 (n2): OSError: scratch disk missing on n2" in rank0_err
 
@@ -168,3 +182,19 @@ def test_an_openrlhf_run_job_trains_through_ray_on_both_nodes_in_curriculum_orde
     # A second job for a done run returns on every rank without starting Ray.
     again = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label)).results()
     assert again[0] == f"{run_dir}: already done" and "nothing to run" in again[1]
+
+
+def test_saerl_ray_check_reports_every_node_of_a_profile_and_refuses_impossible_requests(tmp_path):
+    saerl = str(ROOT / ".venv/bin/saerl")
+    ok = subprocess.run(
+        [saerl, "ray-check", "CLUSTER=local-slurm", "--out", str(tmp_path)], capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    summary = json.loads(ok.stdout.splitlines()[0])
+    assert summary["distinct_nodes"] == 2 and summary["hook_in_every_worker"]
+    assert ok.stdout.count("setup hook ran: True") == 2
+    too_many = subprocess.run(
+        [saerl, "ray-check", "CLUSTER=local-slurm", "NODES=3"], capture_output=True, text=True
+    )
+    assert too_many.returncode == 2
+    assert "multi_gpu.nodes=3 exceeds max_nodes=2" in too_many.stderr

@@ -78,3 +78,62 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def submit_check(profile: object, nodes: int, folder: Path) -> dict[str, object]:
+    """Submit this check as one Slurm job of ``nodes`` nodes with the profile's multi_gpu request,
+    Ray and the driver from its ``openrlhf_env``; wait, and return the report (raises with the
+    failing rank's error)."""
+    import dataclasses
+
+    import submitit
+    from submitit.core.utils import FailedJobError
+
+    from saerl.launch.profiles import ClusterProfile, check_request
+    from saerl.launch.ray_cluster import RayClusterError, RayClusterJob, RayNodeOptions
+    from saerl.rl.openrlhf_run import environment
+
+    assert isinstance(profile, ClusterProfile)
+    req = dataclasses.replace(profile.multi_gpu, nodes=nodes)
+    check_request(profile, "multi_gpu", req)
+    python, ray_bin = environment(profile.openrlhf_env)
+    folder = folder.resolve()
+    ex = submitit.SlurmExecutor(folder=folder / "logs", max_num_timeout=0, python=profile.python or None)
+    params: dict[str, object] = {
+        "job_name": "saerl-ray-check",
+        "nodes": nodes,
+        "ntasks_per_node": 1,
+        "cpus_per_task": req.cpus_per_task,
+        "mem": f"{int(req.mem_gb * 1024)}MB",
+        "time": min(req.time_min, 15),
+    }
+    if req.gpus_per_node:
+        params["gpus_per_node"] = req.gpus_per_node
+    for name in ("partition", "account", "qos", "constraint"):
+        if getattr(profile, name):
+            params[name] = getattr(profile, name)
+    if profile.setup:
+        params["setup"] = list(profile.setup)
+    ex.update_parameters(**params)
+    out = folder / "ray-check.json"
+    driver = [
+        python,
+        "-m",
+        "saerl.rl.openrlhf_driver",
+        "--nodes",
+        str(nodes),
+        "--entry",
+        "saerl.launch.ray_check",
+    ]
+    driver += ["--setup-hook", "saerl.launch.ray_check.mark_worker", "--", "--out", str(out)]
+    job = ex.submit(RayClusterJob(driver, folder / "rendezvous", RayNodeOptions(ray_bin=ray_bin)))
+    try:
+        job.results()
+    except FailedJobError as exc:
+        tail = "\n".join(str(exc).strip().splitlines()[-3:])
+        raise RayClusterError(
+            f"the check job {job.job_id} failed (logs in {folder / 'logs'}):\n{tail}"
+        ) from None
+    report: dict[str, object] = json.loads(out.read_text())
+    report["job_id"] = job.job_id
+    return report
