@@ -138,11 +138,13 @@ def wandb_service(monkeypatch):
     stays open in it)."""
     wandb_cli = str(ROOT / ".venv/bin/wandb")
     start = [wandb_cli, "beta", "core", "start", "--idle-timeout", "15m"]
-    token = subprocess.run(start, capture_output=True, text=True, check=True).stdout.strip()
+    clean = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}  # start refuses if one is set
+    token = subprocess.run(start, capture_output=True, text=True, check=True, env=clean).stdout.strip()
     assert token.startswith("3-"), token
     monkeypatch.setenv("WANDB_SERVICE", token)
     yield token
-    subprocess.run([wandb_cli, "beta", "core", "stop"], capture_output=True, check=False)
+    stop = [wandb_cli, "beta", "core", "stop"]
+    subprocess.run(stop, capture_output=True, check=False, env={**clean, "WANDB_SERVICE": token})
 
 
 def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, wandb_service, tmp_path):
