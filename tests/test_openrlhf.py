@@ -90,16 +90,29 @@ def test_the_wandb_key_is_never_written_into_the_command():
     assert argv[argv.index("--logger.wandb.key") + 1] == "${WANDB_API_KEY}"
 
 
-def test_the_miniature_command_matches_the_golden_file():
-    cfg = load_experiment()
-    text = (
-        shlex.join(render_command(cfg.rl, cfg.curriculum.batch_size, PATHS, "miniature", "qwen2-s-saerl-s0"))
-        + "\n"
-    )
-    golden = GOLDEN / "openrlhf_miniature.sh"
+def _check_golden(name: str, text: str) -> None:
+    golden = GOLDEN / name
     if os.environ.get("SAERL_UPDATE_GOLDEN"):
         golden.write_text(text)
     assert text == golden.read_text()
+
+
+def test_the_miniature_command_matches_the_golden_file():
+    cfg = load_experiment()
+    argv = render_command(cfg.rl, cfg.curriculum.batch_size, PATHS, "miniature", "qwen2-s-saerl-s0")
+    _check_golden("openrlhf_miniature.sh", shlex.join(argv) + "\n")
+
+
+def test_the_paper_sweeps_commands_match_the_golden_file():
+    """One line per run of sweeps/paper-main.yaml (GRPO, 128 x 8, 1.5B and 7B targets)."""
+    lines = []
+    for g in sweep_graphs(read_sweep(ROOT / "sweeps" / "paper-main.yaml", [])):
+        name = g.run.params["name"]
+        lines.append(
+            shlex.join(render_command(g.cfg.rl, g.cfg.curriculum.batch_size, PATHS, g.cfg.name, name))
+        )
+    assert len(lines) == 12
+    _check_golden("openrlhf_paper_main.sh", "\n".join(lines) + "\n")
 
 
 def test_extra_args_reach_the_parser_which_rejects_unknown_flags(parser):

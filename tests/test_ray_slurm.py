@@ -72,6 +72,7 @@ def submit(tmp_path: Path, driver_args: list[str], on_joined=None):
         time=10,
         partition="debug",
         setup=[f"export PYTHONPATH={TESTS}"],
+        additional_parameters={"requeue": True},
     )
     py = sys.executable
     driver = [py, "-m", "saerl.rl.openrlhf_driver", "--entry", "saerl.launch.ray_check"]
@@ -198,3 +199,28 @@ def test_saerl_ray_check_reports_every_node_of_a_profile_and_refuses_impossible_
     )
     assert too_many.returncode == 2
     assert "multi_gpu.nodes=3 exceeds max_nodes=2" in too_many.stderr
+
+
+def test_a_requeued_ray_job_starts_again_in_a_fresh_rendezvous_and_finishes(tmp_path):
+    """`scontrol requeue` while the driver runs: Slurm kills every rank, restarts the job, and the
+    second attempt brings Ray up again (new rendezvous folder, new head port) and finishes."""
+    import time
+
+    job = submit(tmp_path, ["--out", str(tmp_path / "check.json"), "--hold", "25"])
+    first = tmp_path / "rdv" / f"ray-{job.job_id}-attempt0"
+    deadline = time.time() + 120
+    while not (tmp_path / "check.json").exists() and time.time() < deadline:
+        time.sleep(0.5)
+    assert (tmp_path / "check.json").exists(), "the first attempt's driver never ran"
+    subprocess.run(["scontrol", "requeue", job.job_id], check=True)
+    assert final_state(job.job_id, timeout=400) == "COMPLETED"
+    sacct = ["sacct", "-D", "-X", "-n", "-P", "-o", "JobID,State", "-j", job.job_id]
+    attempts = subprocess.run(sacct, capture_output=True, text=True).stdout
+    assert "REQUEUED" in attempts, attempts
+    second = tmp_path / "rdv" / f"ray-{job.job_id}-attempt1"
+    assert json.loads((second / "done.json").read_text()) == {"ok": True}
+    killed = first / "done.json"  # the first attempt was killed mid-run: not a success
+    assert not killed.exists() or json.loads(killed.read_text())["ok"] is False
+    heads = {json.loads((d / "head.json").read_text())["address"] for d in (first, second)}
+    assert len(heads) == 2
+    assert json.loads((tmp_path / "check.json").read_text())["distinct_nodes"] == 2

@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--expect-env", nargs="*", default=[], help="variables every worker must see")
     p.add_argument("--fail", action="store_true", help="fail on purpose after the checks (tests)")
+    p.add_argument("--hold", type=float, default=0, help="keep the cluster busy this many seconds after")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({k: v for k, v in report.items() if k != "workers"}))
     if args.fail:
         raise SystemExit("ray_check: failing on purpose (--fail)")
+    if args.hold:  # a long job, e.g. to requeue it while it runs
+        import time
+
+        time.sleep(args.hold)
     ok = report["distinct_nodes"] == len(nodes) and report["hook_in_every_worker"] and env_ok
     return 0 if ok else 1
 

@@ -33,8 +33,8 @@ from typing import Any
 from saerl.store import atomic_write_text
 
 HEAD_PORT_BASE = 20000
-"""Head (GCS) ports are 20000 + job id mod 10000: above Ray's default worker ports (10002-19999),
-different for jobs sharing a node."""
+"""Head (GCS) ports are 20000 + (7 x job id + attempt) mod 10000: above Ray's default worker ports
+(10002-19999), different for jobs sharing a node and for a requeued job's attempts."""
 
 
 class RayClusterError(RuntimeError):
@@ -52,6 +52,8 @@ class RayTask:
     job_id: str
     rendezvous: Path
     """A folder on the shared filesystem, fresh for each attempt of the job."""
+    attempt: int = 0
+    """Slurm's restart count (a requeued job's processes of the last attempt may still hold ports)."""
 
     @classmethod
     def from_submitit(cls, base: Path) -> RayTask:
@@ -61,7 +63,7 @@ class RayTask:
         attempt = os.environ.get("SLURM_RESTART_COUNT", "0")
         node = os.environ.get("SLURMD_NODENAME") or env.hostname
         folder = Path(base) / f"ray-{env.job_id}-attempt{attempt}"
-        return cls(env.global_rank, env.num_tasks, node, str(env.job_id), folder)
+        return cls(env.global_rank, env.num_tasks, node, str(env.job_id), folder, int(attempt))
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,11 @@ def node_address(node: str) -> str:
         raise RayClusterError(f"node {node}: cannot resolve its address ({exc})") from None
 
 
-def head_port(job_id: str, opts: RayNodeOptions) -> int:
+def head_port(job_id: str, opts: RayNodeOptions, attempt: int = 0) -> int:
     if opts.head_port:
         return opts.head_port
     digits = "".join(c for c in job_id.split("_")[0] if c.isdigit()) or "0"
-    return HEAD_PORT_BASE + int(digits) % 10000
+    return HEAD_PORT_BASE + (int(digits) * 7 + attempt) % 10000
 
 
 def _cpus(opts: RayNodeOptions) -> list[str]:
@@ -168,7 +170,7 @@ def run_ray_job(
 
 
 def _head(task: RayTask, driver: Sequence[str], opts: RayNodeOptions, rdv: _Rendezvous) -> str:
-    ip, port = node_address(task.node), head_port(task.job_id, opts)
+    ip, port = node_address(task.node), head_port(task.job_id, opts, task.attempt)
     address = f"{ip}:{port}"
     log = rdv.folder / "ray-0.log"
     head = None
