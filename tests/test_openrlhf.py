@@ -441,3 +441,18 @@ def test_a_dry_run_of_the_paper_sweep_writes_sbatch_scripts_and_openrlhf_command
         "#SBATCH --nodes=1" in p.read_text() and "#SBATCH --gpus-per-node=8" in p.read_text() for p in runs
     )
     assert not list((tmp_path / "store").glob("submissions.jsonl"))
+
+
+def test_the_driver_forwards_the_jobs_environment_and_expands_the_wandb_key_only_at_launch():
+    from saerl.rl.openrlhf_driver import expand_wandb, forwarded_env, parse
+
+    env = {"WANDB_PROJECT": "p", "WANDB_SERVICE": "3-1-unix-/tmp/s", "HF_HOME": "/hf", "PATH": "/bin"}
+    fwd = forwarded_env({**env, "TRITON_CACHE_DIR": "/t", "SAERL_ORDER_LOG": "/o"})
+    assert fwd["WANDB_PROJECT"] == "p" and fwd["HF_HOME"] == "/hf" and fwd["SAERL_ORDER_LOG"] == "/o"
+    assert "WANDB_SERVICE" not in fwd and "PATH" not in fwd and fwd["TRITON_CACHE_DIR"] == "/t"
+    assert fwd["NCCL_DEBUG"] == "WARN"  # OpenRLHF's own defaults, which its skipped ray.init would set
+    argv = ["--a", "1", "--logger.wandb.key", "${WANDB_API_KEY}", "--logger.wandb.project", "p", "--b"]
+    assert expand_wandb(argv, {"WANDB_API_KEY": "k"})[3] == "k"
+    assert expand_wandb(argv, {}) == ["--a", "1", "--b"]  # no key: no W&B, instead of a login prompt
+    ns, rest = parse(["--nodes", "2", "--", "--x", "1"])
+    assert ns.nodes == 2 and ns.entry == "openrlhf.cli.train_ppo_ray" and rest == ["--x", "1"]
