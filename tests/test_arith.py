@@ -83,7 +83,9 @@ def test_column_helpers_match_python_arithmetic():
 
 
 def test_splits_are_disjoint_and_difficulty_is_graded():
-    cfg = ArithConfig(n_train=300, n_sft=100, n_eval_id=100, n_eval_ood=100, max_digits=2, sft_max_digits=1)
+    cfg = ArithConfig(
+        n_train=300, n_sft=100, n_eval_id=100, n_eval_ood=100, max_digits=2, sft_max_digits=1, ood="longer"
+    )
     splits = generate(cfg)
     prompts = {s: {r.meta.get("clean_prompt", r.prompt) for r in recs} for s, recs in splits.items()}
     for i, a in enumerate(SPLITS):
@@ -94,6 +96,34 @@ def test_splits_are_disjoint_and_difficulty_is_graded():
     assert {r.meta["digits"] for r in splits["sft"]} == {1}
     mean = lambda rs: sum(r.meta["difficulty"] for r in rs) / len(rs)  # noqa: E731
     assert mean(splits["eval_ood"]) > mean(splits["eval_id"])
+
+
+def test_the_shifted_ood_split_keeps_numbers_in_range_in_forms_no_training_split_has():
+    import re
+
+    from saerl.data.arith import OOD_NAMES, OOD_THINGS
+
+    cfg = ArithConfig(n_train=600, n_sft=300, n_val=50, n_eval_id=100, n_eval_ood=200)
+    splits = generate(cfg)
+    ood = splits["eval_ood"]
+    assert len(ood) == 200 and generate(cfg)["eval_ood"] == ood  # deterministic
+    seen = [
+        r.meta.get("clean_prompt", r.prompt) for s in ("sft", "train", "eval_id", "val") for r in splits[s]
+    ]
+    assert not {r.prompt for r in ood} & set(seen)
+    words = {w for p in seen for w in re.findall(r"[A-Za-z]+", p)}
+    assert not (set(OOD_NAMES) | set(OOD_THINGS)) & words  # new names and objects are really new
+    assert all(len(n) <= cfg.max_digits for r in ood for n in re.findall(r"\d+", r.prompt.split(".")[0]))
+    shapes = {
+        "phrasing": sum(r.prompt.startswith(("Find the", "How much is")) or "groups of" in r.prompt
+                        or "equals what" in r.prompt or r.prompt.startswith("Take ") for r in ood),
+        "names": sum(any(w in r.prompt.split() for w in OOD_NAMES + OOD_THINGS) for r in ood),
+        "distractor": sum(", and gets" in r.prompt for r in ood),
+        "combination": sum(bool(re.fullmatch(r"Compute \d+(\+\d+\+|\*\d+-)\d+\.", r.prompt)) for r in ood),
+    }  # fmt: skip
+    assert shapes == {"phrasing": 50, "names": 50, "distractor": 50, "combination": 50}
+    for r in ood:  # the answer is the worked solution's result
+        assert r.meta["solution"].endswith(f"#### {r.answer}")
 
 
 def test_topics_are_balanced_and_at_least_five():

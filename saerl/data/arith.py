@@ -6,7 +6,10 @@ operand digits, operations and carries/borrows (all kept in `meta`). Splits:
 - sft: clean items with solutions, operands up to `sft_max_digits` (the warm-start's diet);
 - train: the RL/scoring pool, operands up to `max_digits`, a `noise_rate` fraction corrupted;
 - eval_id: clean, same distribution as train;
-- eval_ood: clean, operands exactly one digit longer (docs/tools.md: two steps harder stays at 0%).
+- eval_ood: clean, out of distribution in the way `ood` says: 'shifted' (default) keeps the numbers
+  in range but uses forms training never shows (new phrasings, new names and objects, a distractor
+  quantity, new combinations of operations); 'longer' makes operands one digit longer (every
+  warm-started model scores 0% on it, so it carries no information; analysis/LOG.md).
 Noise ground truth lives in meta['noise'] and is used for evaluation of the quality probe only.
 No prompt appears in two splits. Everything is a function of the config: same seed, same bytes.
 """
@@ -176,6 +179,83 @@ def _word_problem(rng: random.Random, d: int) -> Problem:
     return Problem("word_problem", text, (solve(a, "*", m),), d)
 
 
+# ---------------------------------------------------------------------------- out of distribution
+# Numbers in the in-distribution range, forms the sft/train/eval_id generators never produce.
+
+OOD_NAMES = ("Zoe", "Raj", "Nina", "Paul", "Hugo", "Ada")
+OOD_THINGS = ("grapes", "tickets", "stamps", "keys", "buttons", "candles")
+
+
+def _ood_phrasing(rng: random.Random, d: int) -> Problem:
+    a, b = _pair(rng, d)
+    kind = rng.choice(["+", "-", "*"])
+    if kind == "+":
+        t = rng.choice(
+            ["Find the sum of {a} and {b}.", "How much is {a} plus {b}?", "{a} plus {b} equals what?"]
+        )
+        return Problem("addition", t.format(a=a, b=b), (solve(a, "+", b),), d)
+    if kind == "-":
+        a, b = max(a, b), min(a, b)
+        t = rng.choice(
+            ["Find the difference of {a} and {b}.", "How much is {a} minus {b}?", "Take {b} away from {a}."]
+        )
+        return Problem("subtraction", t.format(a=a, b=b), (solve(a, "-", b),), d)
+    m = rng.randint(2, 9)
+    t = rng.choice(
+        ["Find the product of {a} and {m}.", "How much is {a} times {m}?", "{m} groups of {a} make how many?"]
+    )
+    return Problem("multiplication", t.format(a=a, m=m), (solve(a, "*", m),), d)
+
+
+def _ood_names(rng: random.Random, d: int) -> Problem:
+    """The word problems' sentences with names and objects that appear in no training split."""
+    name, thing = rng.choice(OOD_NAMES), rng.choice(OOD_THINGS)
+    kind = rng.choice(["gain", "loss", "groups"])
+    a, b = _pair(rng, d)
+    if kind == "gain":
+        text = f"{name} has {a} {thing} and gets {b} more. How many {thing} does {name} have now?"
+        return Problem("word_problem", text, (solve(a, "+", b),), d)
+    if kind == "loss":
+        a, b = max(a, b), min(a, b)
+        text = f"{name} had {a} {thing} and gave away {b}. How many {thing} are left?"
+        return Problem("word_problem", text, (solve(a, "-", b),), d)
+    m = rng.randint(2, 9)
+    text = f"A box holds {a} {thing}. How many {thing} are in {m} boxes?"
+    return Problem("word_problem", text, (solve(a, "*", m),), d)
+
+
+def _ood_distractor(rng: random.Random, d: int) -> Problem:
+    name, thing = rng.choice(NAMES), rng.choice(THINGS)
+    other = rng.choice([t for t in THINGS if t != thing])
+    a, b = _pair(rng, d)
+    x = _number(rng, rng.randint(1, d))
+    text = (
+        f"{name} has {a} {thing} and {x} {other}, and gets {b} more {thing}. "
+        f"How many {thing} does {name} have now?"
+    )
+    return Problem("word_problem", text, (solve(a, "+", b),), d)
+
+
+def _ood_combination(rng: random.Random, d: int) -> Problem:
+    """Two-step shapes the expression topic never uses (it has a+b-c, a-b+c, a*m+c)."""
+    a, b = _pair(rng, d)
+    if rng.random() < 0.5:
+        first, c = solve(a, "+", b), _number(rng, rng.randint(1, d))
+        return Problem("expression", f"Compute {a}+{b}+{c}.", (first, solve(first.result, "+", c)), d)
+    m = rng.randint(2, 9)
+    first = solve(a, "*", m)
+    c = rng.randint(0, min(first.result, 10**d - 1))
+    return Problem("expression", f"Compute {a}*{m}-{c}.", (first, solve(first.result, "-", c)), d)
+
+
+OOD_GENERATORS: tuple[Callable[[random.Random, int], Problem], ...] = (
+    _ood_phrasing,
+    _ood_names,
+    _ood_distractor,
+    _ood_combination,
+)
+
+
 GENERATORS: dict[str, Callable[[random.Random, int], Problem]] = {
     "addition": _addition,
     "subtraction": _subtraction,
@@ -201,7 +281,7 @@ def _corrupt(rng: random.Random, kind: str, prompt: str, answer: int) -> tuple[s
 
 
 def _digits_for(split: str, cfg: ArithConfig, rng: random.Random) -> int:
-    if split == "eval_ood":
+    if split == "eval_ood" and cfg.ood == "longer":
         return cfg.max_digits + 1
     top = cfg.sft_max_digits if split == "sft" else cfg.max_digits
     return rng.randint(1, top)
@@ -232,8 +312,11 @@ def generate_split(split: str, n: int, cfg: ArithConfig, taken: set[str]) -> lis
         attempts += 1
         if attempts > 50 * n + 1000:
             raise ValueError(f"arith: cannot make {n} distinct {split} prompts; raise max_digits or lower n")
-        topic = cfg.topics[len(out) % len(cfg.topics)]  # balanced topics
-        problem = GENERATORS[topic](rng, _digits_for(split, cfg, rng))
+        if split == "eval_ood" and cfg.ood == "shifted":  # the four shifts in turn
+            problem = OOD_GENERATORS[len(out) % len(OOD_GENERATORS)](rng, _digits_for(split, cfg, rng))
+        else:
+            topic = cfg.topics[len(out) % len(cfg.topics)]  # balanced topics
+            problem = GENERATORS[topic](rng, _digits_for(split, cfg, rng))
         if problem.prompt in taken:
             continue
         taken.add(problem.prompt)
