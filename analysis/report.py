@@ -348,6 +348,75 @@ def section_preliminary(ctx: ReportContext) -> list[str]:
     )
 
 
+def interpretation(ok: RunSet) -> tuple[Path, dict[str, Any]] | None:
+    """The interpret.json of the first SAERL run's curriculum (run folders record it in
+    status.json), or None (other sources, or curricula without SAE features)."""
+
+    runs = ok.runs.sort_values("run")
+    for origin in runs.loc[runs["method"].astype(str).str.startswith("saerl"), "origin"]:
+        status = Path(str(origin)) / "status.json"
+        if not status.is_file():
+            continue
+        cur = json.loads(status.read_text()).get("curriculum")
+        found = Path(cur) / "interpret.json" if cur else None
+        if found is not None and found.is_file():
+            return found, json.loads(found.read_text())
+    return None
+
+
+def _short(text: str, n: int = 70) -> str:
+    text = " ".join(str(text).split()).replace("|", "/")
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def section_interpretation(ctx: ReportContext) -> list[str]:
+    found = interpretation(ctx.ok)
+    if found is None:
+        return []
+    path, info = found
+    md = ["## Interpretable signals", "", f"From `{path}` (the curriculum of the first SAERL run)."]
+    clusters = pd.DataFrame(
+        [
+            {
+                "cluster": c["cluster"],
+                "size": c["size"],
+                "topics": ", ".join(f"{t} {share:.0%}" for t, share in c["topics"]),
+                "mean predicted difficulty": round(c["mean_difficulty"], 3),
+                "defining latents (lift)": ", ".join(f"#{j} ({v:+.3g})" for j, v in c["defining_latents"]),
+                "central prompt": _short(c["central_prompts"][0]) if c["central_prompts"] else "",
+            }
+            for c in info["clusters"]
+        ]
+    )
+    md += ["", tables.write(clusters, ctx.out, "clusters", "SAE clusters of the kept prompts")]
+    if info.get("difficulty_latents"):
+        rows = [
+            {
+                "direction": "harder" if sign == "positive" else "easier",
+                "latent": f"#{e['latent']}",
+                "weight": f"{e['weight']:+.3g}",
+                "fires on": f"{e['fires_on']:.0%}",
+                "top prompts' predicted difficulty": e["top_mean_difficulty"],
+                "most activating prompt": _short(e["top_prompts"][0]) if e["top_prompts"] else "",
+            }
+            for sign in ("positive", "negative")
+            for e in info["difficulty_latents"][sign][:5]
+        ]
+        caption = "The difficulty proxy's strongest latents"
+        md += ["", tables.write(pd.DataFrame(rows), ctx.out, "difficulty_latents", caption)]
+    if info.get("quality_filter"):
+        rows = [
+            {"noise": kind, "dropped": v["dropped"], "kept": v["kept"],
+             "dropped share": f"{v['dropped'] / max(1, v['dropped'] + v['kept']):.0%}"}
+            for kind, v in info["quality_filter"].items()
+        ]  # fmt: skip
+        md += [
+            "",
+            tables.write(pd.DataFrame(rows), ctx.out, "quality_filter", "What the quality filter dropped"),
+        ]
+    return md
+
+
 SECTIONS = (
     section_main,
     section_convergence,
@@ -355,6 +424,7 @@ SECTIONS = (
     section_ablations,
     section_cost,
     section_preliminary,
+    section_interpretation,
 )
 """The report's sections, in order; each returns its markdown lines (empty: section left out)."""
 

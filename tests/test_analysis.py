@@ -196,6 +196,13 @@ def test_report_lists_the_crashed_run_and_writes_nonempty_figures(runs_root, tmp
         assert f"figures/{name}.png" in text and pdf.stat().st_size > 1000
         pixels = matplotlib.image.imread(png)
         assert pixels.shape[0] > 100 and float(np.std(pixels)) > 0.01  # not a blank canvas
+    # the interpretable signals of the SAERL runs' curriculum (its interpret.json in the store)
+    assert "## Interpretable signals" in text
+    table = (tmp_path / "rep" / "tables" / "clusters.md").read_text()
+    clusters = [row for row in table.splitlines() if re.match(r"\| \d+ \|", row)]
+    assert len(clusters) >= 2 and all(re.search(r"\| #\d+ \(\+", row) for row in clusters), table
+    dropped = (tmp_path / "rep" / "tables" / "quality_filter.md").read_text()
+    assert "| none |" in dropped and "| off_topic |" in dropped
 
 
 def test_ablation_and_rho_sections_appear_when_runs_have_them(tmp_path):

@@ -269,3 +269,42 @@ def test_vanilla_with_a_budget_is_a_uniform_random_subset():
     cur = build_curriculum(sig, CurriculumConfig(mode="vanilla", batch_size=10, seed=5), steps=7)
     perm = np.random.default_rng(5).permutation(1000)
     assert (cur.order == perm[:70]).all() and cur.n_batches == 7
+
+
+def test_interpretation_names_defining_latents_difficulty_latents_and_filter_drops():
+    import scipy.sparse as sp
+
+    from saerl.curriculum.interpret import interpret
+    from saerl.data.records import Record
+    from saerl.signals.compute import latent_weights
+    from saerl.signals.probes import fit_elasticnet
+
+    rng = np.random.default_rng(0)
+    n, d = 120, 12
+    z = rng.random((n, d)) * 0.1
+    cluster_of = np.repeat([0, 1, 2], n // 3)
+    for c, latent in enumerate((2, 5, 9)):  # each cluster has one latent of its own
+        z[cluster_of == c, latent] += 1.0
+    y = 0.8 * z[:, 5] - 0.6 * z[:, 2] + rng.normal(0, 0.01, n)  # latent 5 harder, 2 easier
+    model = fit_elasticnet(sp.csr_matrix(z), y, (0.5, 1.0), 3, 0)
+    weights = latent_weights(model)
+    assert weights["positive"][0][0] == 5 and weights["negative"][0][0] == 2
+    noise = ["none"] * (n - 10) + ["off_topic"] * 10
+    records = [
+        Record(f"r{i}", f"prompt {i}", "1", f"t{cluster_of[i]}", "x", {"noise": noise[i]}) for i in range(n)
+    ]
+    dropped = np.arange(n - 10, n)  # the filter caught every off-topic prompt
+    cluster_of = cluster_of.copy()
+    cluster_of[dropped] = -1
+    info = interpret(records, sp.csr_matrix(z), cluster_of, model.predict(z), dropped, weights)
+    by_id = {c["cluster"]: c for c in info["clusters"]}
+    assert [by_id[c]["defining_latents"][0][0] for c in (0, 1, 2)] == [2, 5, 9]
+    assert by_id[0]["topics"] == [["t0", 1.0]] and by_id[2]["size"] == 30
+    assert by_id[1]["mean_difficulty"] > by_id[0]["mean_difficulty"]  # the harder latent's cluster
+    assert all(len(c["central_prompts"]) == 3 for c in info["clusters"])
+    harder = info["difficulty_latents"]["positive"][0]
+    assert harder["latent"] == 5 and all(int(p.split()[1]) in range(40, 80) for p in harder["top_prompts"])
+    assert info["quality_filter"] == {
+        "none": {"dropped": 0, "kept": 110},
+        "off_topic": {"dropped": 10, "kept": 0},
+    }

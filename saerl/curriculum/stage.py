@@ -21,7 +21,7 @@ from saerl.data.records import Record
 from saerl.data.stage import load_split
 from saerl.store import Artifact, BuildContext
 
-VERSION = "4"  # 4: fitted to the run's steps (stratified subset or repeated passes)
+VERSION = "5"  # 5: interpret.json (4: fitted to the run's steps)
 FILE = "curriculum.parquet"
 CONFIG_KEY = b"saerl.curriculum"
 
@@ -51,20 +51,26 @@ def signals_for(cfg: CurriculumConfig, records: list[Record], signals: Artifact 
     )
 
 
-def kept_clusterer(
-    inputs: dict[str, Artifact], records: list[Record], diversity: Any
-) -> Callable[[np.ndarray], np.ndarray] | None:
-    """k-means on the pooled SAE features of the prompts the quality filter kept (the method clusters
-    after filtering), or None when the graph gave no features (vanilla, no_cluster)."""
+def train_features(inputs: dict[str, Artifact], records: list[Record]) -> Any:
+    """The train split's pooled SAE features z, or None when the graph gave none (vanilla, no_cluster)."""
     if "features" not in inputs:
         return None
     from saerl.sae.features import load_features
-    from saerl.signals.diversity import cluster
 
     feats = load_features(inputs["features"].path, "train")
     if feats.ids != [r.id for r in records]:
         raise ValueError(f"{inputs['features'].path}: features are not aligned with the train split")
-    return lambda kept: cluster(feats.z[kept], diversity)
+    return feats.z
+
+
+def kept_clusterer(z: Any, diversity: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """k-means on the pooled SAE features of the prompts the quality filter kept (the method clusters
+    after filtering), or None without features."""
+    if z is None:
+        return None
+    from saerl.signals.diversity import cluster
+
+    return lambda kept: cluster(z[kept], diversity)
 
 
 def write_curriculum(path: Path, cur: Curriculum, sig: Signals, records: list[Record], config: dict) -> None:
@@ -114,8 +120,16 @@ def build_curriculum_file(
     records = load_split(inputs["data"], "train")
     sig = signals_for(cfg, records, inputs.get("signals"))
     steps = params.get("steps")
-    cur = build_curriculum(sig, cfg, kept_clusterer(inputs, records, params.get("diversity")), steps)
+    z = train_features(inputs, records)
+    cur = build_curriculum(sig, cfg, kept_clusterer(z, params.get("diversity")), steps)
     write_curriculum(ctx.path / FILE, cur, sig, records, to_dict(cfg))
+    if z is not None:  # what the clusters, the difficulty proxy and the filter mean (the report shows it)
+        from saerl.curriculum import interpret
+
+        metrics = json.loads((inputs["signals"].path / "metrics.json").read_text())
+        weights = metrics.get("difficulty", {}).get("latent_weights")
+        explained = interpret.interpret(records, z, cur.clusters, sig.difficulty, cur.dropped, weights)
+        (ctx.path / interpret.FILE).write_text(json.dumps(explained, indent=1))
     stats = batch_stats(cur, sig)
     (ctx.path / "batches.json").write_text(json.dumps(stats, indent=1))
     (ctx.path / "dropped.json").write_text(json.dumps([records[i].id for i in cur.dropped]))

@@ -125,7 +125,20 @@ def difficulty_signal(
                 if name == "sae":
                     plot["ood_pred"], plot["ood_true"] = pred.tolist(), y_ood.tolist()
         metrics["ood_label_mean"] = float(y_ood.mean())
+    metrics["latent_weights"] = latent_weights(predictors["sae"][1])
     return predictors["sae"][1].predict(feats.z), metrics, plot
+
+
+def latent_weights(model: Any, top: int = 10) -> dict[str, list[list[float]]]:
+    """The difficulty proxy's strongest latents in the features' own units (the ElasticNet's
+    coefficient over the scaler's scale): ``positive`` (harder when active) and ``negative``
+    (easier), each as [latent, weight] pairs, strongest first; zero weights are left out."""
+    scaler, enet = model[0], model[-1]
+    w = np.asarray(enet.coef_, dtype=float) / np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    order = np.argsort(w)
+    pos = [[int(i), float(w[i])] for i in order[::-1][:top] if w[i] > 0]
+    neg = [[int(i), float(w[i])] for i in order[:top] if w[i] < 0]
+    return {"positive": pos, "negative": neg}
 
 
 def quality_signal(

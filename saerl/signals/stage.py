@@ -28,7 +28,7 @@ from saerl.models.stage import model_name
 from saerl.store import Artifact, BuildContext
 
 LABELS_VERSION = "2"  # 2: keyed by the stage graph (batch size and grader in the key)
-SIGNALS_VERSION = "3"  # 3: signals section only; OOD only when the OOD split has features
+SIGNALS_VERSION = "4"  # 4: the difficulty proxy's strongest latents in metrics.json
 LABEL_ROLES = {"labels_train": "train", "labels_ood": "ood", "labels_all": "all"}
 
 
