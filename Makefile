@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test test-vllm check demo report bench lock clean sweep slurm-up slurm-down
+.PHONY: install test test-vllm check paper demo report bench lock clean sweep slurm-up slurm-down
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -49,6 +49,10 @@ RUNS ?= runs/miniature
 OUT ?= reports/$(notdir $(RUNS))
 report: install  ## report from RUNS (a runs/<sweep> folder or a W&B entity/project) into OUT
 	$(BIN)/saerl report $(RUNS) --out $(OUT)
+
+PAPER_RUNS ?= runs/miniature runs/ablations runs/rho
+paper: install  ## every table and figure of the study from PAPER_RUNS (run folders or wandb:entity/project) into reports/paper, no training
+	$(BIN)/saerl paper $(PAPER_RUNS) --out reports/paper
 
 SWEEP ?= sweeps/miniature.yaml
 CLUSTER ?= local-slurm

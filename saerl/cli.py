@@ -334,6 +334,25 @@ def cmd_report(argv: list[str]) -> None:
     print(f"report: {report} ({len(rs.runs)} runs)")
 
 
+def cmd_paper(argv: list[str]) -> None:
+    """Every table and figure of the study from logged runs (one report per sweep), no training."""
+    from analysis.paper import write_paper
+
+    p = argparse.ArgumentParser(prog="saerl paper", description=(cmd_paper.__doc__ or "").strip())
+    p.add_argument(
+        "runs", nargs="*", default=["runs/miniature", "runs/ablations", "runs/rho"],
+        help="run folder trees or wandb:<entity>/<project> (default: the study's three sweeps)",
+    )  # fmt: skip
+    p.add_argument("--out", default="reports/paper", help="output folder (default: reports/paper)")
+    p.add_argument("--source", choices=["auto", "rundirs", "wandb-offline", "wandb-api"], default="auto")
+    p.add_argument("--cache", default="reports/.wandb-cache", help="parquet cache of W&B API histories")
+    p.add_argument("--store", default="artifacts", help="artifact store whose manifests give the cost table")
+    p.add_argument("--signals", default="reports/signals", help="`saerl study-signals` output folder")
+    ns = p.parse_args(argv)
+    index = write_paper(ns.runs, Path(ns.out), Path(ns.store), Path(ns.signals), ns.source, ns.cache)
+    print(index.read_text(), end="")
+
+
 def cmd_ray_check(argv: list[str]) -> None:
     """Check Ray inside a multi-node Slurm job: one job of NODES nodes starts Ray on each, runs a
     task on every node through saerl's OpenRLHF driver, and reports nodes, worker hook and env."""
@@ -382,6 +401,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for name, sweep_fn in SWEEP_COMMANDS.items():
         p = sub.add_parser(name, help=(sweep_fn.__doc__ or "").splitlines()[0])
         p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...] [CLUSTER=profile] [DRY_RUN=1]")
+    p = sub.add_parser("paper", help=(cmd_paper.__doc__ or "").splitlines()[0], add_help=False)
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="[RUNS ...] [--out DIR]")
     p = sub.add_parser("ray-check", help=(cmd_ray_check.__doc__ or "").splitlines()[0], add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="CLUSTER=<profile> [NODES=n]")
     p = sub.add_parser("report", help=(cmd_report.__doc__ or "").splitlines()[0], add_help=False)
@@ -399,7 +420,7 @@ def split_config_args(args: list[str]) -> tuple[Path | None, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     argv = sys.argv[1:] if argv is None else argv
-    own_parser = {"report": cmd_report, "ray-check": cmd_ray_check}
+    own_parser = {"report": cmd_report, "paper": cmd_paper, "ray-check": cmd_ray_check}
     if argv[:1] and argv[0] in own_parser:  # options such as --help go to them, not to saerl's
         try:
             own_parser[argv[0]](argv[1:])

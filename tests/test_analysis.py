@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -286,3 +288,40 @@ def test_cost_table_comes_from_the_manifests_of_the_store(runs_root, tiny):
     assert float(table.loc["SAE training", "wall hours"]) == pytest.approx(expected, abs=5e-4)
     assert table.loc["RL (all runs)", "artifacts/runs"] == 3  # the crashed run's time counts too
     assert table.loc["RL (all runs)", "accelerator hours"] == "-"  # not logged by the runs
+
+
+def test_make_paper_rebuilds_one_report_per_sweep_from_logged_runs(runs_root, tmp_path):
+    """`saerl paper` over the real runs of one sweep and run folders of a second (rho) sweep: one
+    report each (the rho runs are not pooled into the first sweep's 'saerl'), an index, no training."""
+    rho = tmp_path / "rho-runs"
+    for r, acc in ((0.0, 0.40), (0.25, 0.5), (0.5, 0.45)):
+        run = rho / "rho" / f"t-saerl-rho{r}-s0"
+        run.mkdir(parents=True)
+        cond = {
+            "sweep": "rho",
+            "source_model": "s",
+            "target_model": "t",
+            "method": "saerl",
+            "rho": r,
+            "seed": 0,
+        }
+        (run / "condition.json").write_text(json.dumps(cond))
+        (run / "status.json").write_text(json.dumps({"state": "done"}))
+        rows = [{"step": 0, "eval/average": 0.3}, {"step": 10, "eval/average": acc}]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+    out = tmp_path / "paper"
+    saerl = str(Path(__file__).parent.parent / ".venv/bin/saerl")
+    done = subprocess.run(
+        [saerl, "paper", str(runs_root), str(rho), str(tmp_path / "missing"), "--out", str(out),
+         "--store", str(tmp_path / "no-store"), "--signals", str(tmp_path / "no-signals")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    index = (out / "index.md").read_text()
+    assert "| an | 3 | 2 | [an/report.md](an/report.md) |" in index
+    assert "| rho | 3 | 3 | [rho/report.md](rho/report.md) |" in index
+    assert "missing" in index.split("Not found")[1]
+    assert "figures/rho.png" in (out / "rho" / "report.md").read_text()
+    an_main = (out / "an" / "tables" / "main.md").read_text()
+    assert "| t |" not in an_main  # the rho sweep's target is not in the first sweep's table
+    assert "## Interpretable signals" in (out / "an" / "report.md").read_text()
