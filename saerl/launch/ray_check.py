@@ -96,6 +96,7 @@ def submit_check(profile: object, nodes: int, folder: Path) -> dict[str, object]
 
     from saerl.launch.profiles import ClusterProfile, check_request
     from saerl.launch.ray_cluster import RayClusterError, RayClusterJob, RayNodeOptions
+    from saerl.launch.slurm import request_parameters
     from saerl.rl.openrlhf_run import environment
 
     assert isinstance(profile, ClusterProfile)
@@ -104,21 +105,9 @@ def submit_check(profile: object, nodes: int, folder: Path) -> dict[str, object]
     python, ray_bin = environment(profile.openrlhf_env)
     folder = folder.resolve()
     ex = submitit.SlurmExecutor(folder=folder / "logs", max_num_timeout=0, python=profile.python or None)
-    params: dict[str, object] = {
-        "job_name": "saerl-ray-check",
-        "nodes": nodes,
-        "ntasks_per_node": 1,
-        "cpus_per_task": req.cpus_per_task,
-        "mem": f"{int(req.mem_gb * 1024)}MB",
-        "time": min(req.time_min, 15),
-    }
-    if req.gpus_per_node:
-        params["gpus_per_node"] = req.gpus_per_node
-    for name in ("partition", "account", "qos", "constraint"):
-        if getattr(profile, name):
-            params[name] = getattr(profile, name)
-    if profile.setup:
-        params["setup"] = list(profile.setup)
+    params = request_parameters(
+        profile, dataclasses.replace(req, time_min=min(req.time_min, 15)), "saerl-ray-check"
+    )
     ex.update_parameters(**params)
     out = folder / "ray-check.json"
     driver = [

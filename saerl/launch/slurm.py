@@ -27,7 +27,7 @@ from typing import Any
 from saerl.config import SaerlConfig, to_dict
 from saerl.launch.graph import Node, Plan, StageGraph
 from saerl.launch.plan import node_request, node_state
-from saerl.launch.profiles import ClusterProfile
+from saerl.launch.profiles import ClusterProfile, Request
 from saerl.launch.sweep import Sweep, check_distinct, sweep_graphs
 
 ACTIVE = {
@@ -112,18 +112,25 @@ def sbatch_parameters(
     profile: ClusterProfile, node: Node, dependencies: Sequence[str] = (), job_name: str = ""
 ) -> dict[str, Any]:
     """submitit SlurmExecutor parameters for one node's job (pure: golden-tested)."""
-    req = node_request(profile, node)
-    extra: dict[str, Any] = {**profile.sbatch, "kill-on-invalid-dep": "yes", "requeue": True}
+    params = request_parameters(profile, node_request(profile, node), job_name or f"saerl-{node.stage}")
+    params["signal_delay_s"] = profile.signal_delay_s
+    params["array_parallelism"] = profile.array_parallelism
+    params["additional_parameters"] = {**profile.sbatch, "kill-on-invalid-dep": "yes", "requeue": True}
+    if dependencies:
+        params["dependency"] = "afterok:" + ":".join(dependencies)
+    return params
+
+
+def request_parameters(profile: ClusterProfile, req: Request, job_name: str) -> dict[str, Any]:
+    """submitit parameters of one request on this cluster: nodes (one task each), CPUs, memory,
+    time, GPUs, and the profile's partition, account, qos, constraint and setup lines."""
     params: dict[str, Any] = {
-        "job_name": job_name or f"saerl-{node.stage}",
+        "job_name": job_name,
         "nodes": req.nodes,
         "ntasks_per_node": 1,
         "cpus_per_task": req.cpus_per_task,
         "mem": f"{int(req.mem_gb * 1024)}MB",
         "time": req.time_min,
-        "signal_delay_s": profile.signal_delay_s,
-        "array_parallelism": profile.array_parallelism,
-        "additional_parameters": extra,
     }
     if req.gpus_per_node:
         params["gpus_per_node"] = req.gpus_per_node
@@ -132,8 +139,6 @@ def sbatch_parameters(
             params[name] = getattr(profile, name)
     if profile.setup:
         params["setup"] = list(profile.setup)
-    if dependencies:
-        params["dependency"] = "afterok:" + ":".join(dependencies)
     return params
 
 
