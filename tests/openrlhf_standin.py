@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -71,6 +72,7 @@ def main() -> None:
             for part in (step[:half], step[half:])
         ]
         steps.append(ray.get(refs))
+    time.sleep(float(os.environ.get("STANDIN_HOLD", "0")))  # a longer "training", for overlap tests
     out = Path(args["ckpt.path"]) / "standin.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

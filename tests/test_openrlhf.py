@@ -456,3 +456,14 @@ def test_the_driver_forwards_the_jobs_environment_and_expands_the_wandb_key_only
     assert expand_wandb(argv, {}) == ["--a", "1", "--b"]  # no key: no W&B, instead of a login prompt
     ns, rest = parse(["--nodes", "2", "--", "--x", "1"])
     assert ns.nodes == 2 and ns.entry == "openrlhf.cli.train_ppo_ray" and rest == ["--x", "1"]
+
+
+def test_the_order_audit_skips_a_torn_last_line_and_names_any_other_bad_line(tmp_path):
+    from saerl.rl.openrlhf_order import read_order_logs
+
+    good = json.dumps({"time": 1.0, "ids": ["a", "b"]}) + "\n"
+    (tmp_path / "log.1").write_text(good + '{"time": 2.0, "ids": ["c"')  # killed mid-append
+    assert read_order_logs(tmp_path / "log") == ["a", "b"]
+    (tmp_path / "log.2").write_text("not json\n" + good)
+    with pytest.raises(ValueError, match=r"log\.2:1: not an order log line"):
+        read_order_logs(tmp_path / "log")

@@ -120,18 +120,8 @@ def test_a_failing_driver_fails_the_job_with_its_output(tmp_path):
     assert "failing on purpose" in str(info.value)
 
 
-def test_an_openrlhf_run_job_trains_through_ray_on_both_nodes_in_curriculum_order(tmp_path):
-    """The whole OpenRLHF run job on two Slurm nodes, with tests/openrlhf_standin.py in the place of
-    OpenRLHF's entry point (it parses the arguments with OpenRLHF's own parser and scores every
-    step's samples with saerl's reward file in Ray tasks on both nodes)."""
-    import submitit
+def openrlhf_overrides(tmp_path: Path) -> list[str]:
     from conftest import RL_OVERRIDES, TINY_OVERRIDES
-
-    from saerl.config import load_experiment, to_dict
-    from saerl.launch.graph import StageGraph
-    from saerl.launch.jobs import NodeJob
-    from saerl.launch.local import LocalExecutor
-    from saerl.store import ArtifactStore
 
     overrides = [
         *TINY_OVERRIDES,
@@ -146,6 +136,18 @@ def test_an_openrlhf_run_job_trains_through_ray_on_both_nodes_in_curriculum_orde
         "rl.openrlhf.entry=openrlhf_standin",
         "rl.openrlhf.setup_hook=saerl.launch.ray_check.mark_worker",
     ]
+    return overrides
+
+
+def openrlhf_run_setup(tmp_path: Path, overrides: list[str], setup: tuple[str, ...] = ()):
+    """(config, run node, a 2-node submitit executor) with the run's inputs built here."""
+    import submitit
+
+    from saerl.config import load_experiment
+    from saerl.launch.graph import StageGraph
+    from saerl.launch.local import LocalExecutor
+    from saerl.store import ArtifactStore
+
     cfg = load_experiment(overrides=overrides)
     run = StageGraph(cfg).run
     ex = LocalExecutor(ArtifactStore(cfg.store_dir), "cpu")
@@ -154,8 +156,20 @@ def test_an_openrlhf_run_job_trains_through_ray_on_both_nodes_in_curriculum_orde
     slurm = submitit.SlurmExecutor(folder=tmp_path / "logs", max_num_timeout=0)
     slurm.update_parameters(
         nodes=2, ntasks_per_node=1, cpus_per_task=1, mem="3000MB", time=15, partition="debug",
-        setup=[f"export PYTHONPATH={TESTS}"],
+        setup=[f"export PYTHONPATH={TESTS}", *setup],
     )  # fmt: skip
+    return cfg, run, slurm
+
+
+def test_an_openrlhf_run_job_trains_through_ray_on_both_nodes_in_curriculum_order(tmp_path):
+    """The whole OpenRLHF run job on two Slurm nodes, with tests/openrlhf_standin.py in the place of
+    OpenRLHF's entry point (it parses the arguments with OpenRLHF's own parser and scores every
+    step's samples with saerl's reward file in Ray tasks on both nodes)."""
+    from saerl.config import to_dict
+    from saerl.launch.jobs import NodeJob
+
+    overrides = openrlhf_overrides(tmp_path)
+    cfg, run, slurm = openrlhf_run_setup(tmp_path, overrides)
     job = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label))
     rank0, rank1 = job.results()
     run_dir = tmp_path / "runs" / "orl" / run.params["name"]
@@ -224,3 +238,27 @@ def test_a_requeued_ray_job_starts_again_in_a_fresh_rendezvous_and_finishes(tmp_
     heads = {json.loads((d / "head.json").read_text())["address"] for d in (first, second)}
     assert len(heads) == 2
     assert json.loads((tmp_path / "check.json").read_text())["distinct_nodes"] == 2
+
+
+def test_two_jobs_on_one_openrlhf_run_one_trains_the_other_fails_fast_on_every_rank(tmp_path):
+    """The second job finds the run locked by the first: its rank 0 fails with the holder named and
+    its rank 1 returns that error at once instead of waiting for a Ray head."""
+    import time
+
+    from saerl.config import to_dict
+    from saerl.launch.jobs import NodeJob
+
+    cfg, run, slurm = openrlhf_run_setup(tmp_path, openrlhf_overrides(tmp_path), ("export STANDIN_HOLD=30",))
+    first = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label))
+    run_dir = tmp_path / "runs" / "orl" / run.params["name"]
+    deadline = time.time() + 120
+    while not (run_dir / "openrlhf" / "command.sh").exists() and time.time() < deadline:
+        time.sleep(0.5)  # the first job holds the run
+    start = time.time()
+    second = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label))
+    with pytest.raises(Exception, match="this run is being trained by pid"):
+        second.results()
+    assert final_state(second.job_id).startswith("FAILED") and time.time() - start < 120
+    rank1 = (tmp_path / "logs" / f"{second.job_id}_1_log.err").read_text()
+    assert "rank 0 ended before rank 1 joined: RunConflict" in rank1
+    assert first.results()[0].endswith("done (order kept: True)")

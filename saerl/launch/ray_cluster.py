@@ -214,6 +214,12 @@ def release_workers(task: RayTask, reason: str = "nothing to run") -> None:
     _Rendezvous(task.rendezvous).write("done.json", {"ok": True, "reason": reason})
 
 
+def abort_workers(task: RayTask, error: str) -> None:
+    """Rank 0 failed before Ray started (e.g. another job holds the run): the other ranks fail with
+    its error now instead of waiting for a head that never comes."""
+    _Rendezvous(task.rendezvous).write("done.json", {"ok": False, "error": error})
+
+
 def _raise_rank_errors(rdv: _Rendezvous) -> None:
     for err in rdv.errors():
         raise RayClusterError(f"rank {err['rank']} ({err['node']}): {err['error']}")

@@ -75,13 +75,16 @@ def read_order_logs(base: Path) -> list[str]:
     """Ids scored by ``reward_func`` (files ``<base>.<pid>``), in time order across processes."""
     calls = []
     for path in sorted(base.parent.glob(base.name + ".*")):
-        for n, line in enumerate(path.read_text().splitlines(), 1):
+        lines = path.read_text(errors="replace").splitlines()
+        for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
                 calls.append((float(rec["time"]), path.name, n, [str(i) for i in rec["ids"]]))
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                if n == len(lines):  # a process killed mid-append (a requeue): its last line is torn
+                    break
                 raise ValueError(f"{path}:{n}: not an order log line") from None
     calls.sort()
     seen: list[str] = []

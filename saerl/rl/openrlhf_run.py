@@ -180,8 +180,8 @@ def environment(prefix: str) -> tuple[str, str]:
 
 def execute(params: dict[str, Any], inputs: dict[str, Any] | None, task: Any, env_prefix: str = "") -> str:
     """This task's part of an OpenRLHF run job (``inputs``: the run node's artifacts, rank 0 only)."""
-    from saerl.launch.ray_cluster import RayNodeOptions, release_workers, run_ray_job
-    from saerl.rl.run import _set_status, check_recorded, run_lock, status, wandb_id
+    from saerl.launch.ray_cluster import RayNodeOptions, abort_workers, release_workers, run_ray_job
+    from saerl.rl.run import check_recorded, run_lock, status, wandb_id
 
     config = params["config"]
     python, ray_bin = environment(env_prefix)
@@ -189,17 +189,33 @@ def execute(params: dict[str, Any], inputs: dict[str, Any] | None, task: Any, en
         return run_ray_job(task, [], RayNodeOptions(ray_bin=ray_bin))
     assert inputs is not None
     spec = launch_spec(params, str(inputs["target"].path), wandb_id(config, params["name"]))
-    check_recorded(spec.run_dir, config)
-    if status(spec.run_dir)["state"] == "done":
-        release_workers(task)
-        return f"{spec.run_dir}: already done"
-    with run_lock(spec.run_dir):
+    try:
+        check_recorded(spec.run_dir, config)
+        if status(spec.run_dir)["state"] == "done":
+            release_workers(task)
+            return f"{spec.run_dir}: already done"
+        with run_lock(spec.run_dir):
+            return _train(spec, params, inputs, task, python, ray_bin)
+    except BaseException as exc:
+        if not (task.rendezvous / "done.json").exists():  # failed before Ray: release the workers
+            abort_workers(task, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _train(
+    spec: LaunchSpec, params: dict[str, Any], inputs: dict[str, Any], task: Any, python: str, ray_bin: str
+) -> str:
+    """Rank 0 under the run's lock: prepare, the Ray job with OpenRLHF, the order audit."""
+    from saerl.launch.ray_cluster import RayNodeOptions, run_ray_job
+    from saerl.rl.run import _set_status
+
+    try:
         prepare(spec, params, inputs, python)
-        try:
-            run_ray_job(task, spec.driver(python), RayNodeOptions(ray_bin=ray_bin, env=spec.env))
-            audit = audit_order(spec, config["curriculum"]["batch_size"])
-        except BaseException as exc:
+        run_ray_job(task, spec.driver(python), RayNodeOptions(ray_bin=ray_bin, env=spec.env))
+        audit = audit_order(spec, params["config"]["curriculum"]["batch_size"])
+    except BaseException as exc:
+        if spec.run_dir.exists():
             _set_status(spec.run_dir, state="failed", error=f"{type(exc).__name__}: {exc}")
-            raise
-        _set_status(spec.run_dir, state="done", order_kept=audit["in_order"])
+        raise
+    _set_status(spec.run_dir, state="done", order_kept=audit["in_order"])
     return f"{spec.run_dir}: done (order kept: {audit['in_order']})"
