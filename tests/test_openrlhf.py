@@ -467,3 +467,17 @@ def test_the_order_audit_skips_a_torn_last_line_and_names_any_other_bad_line(tmp
     (tmp_path / "log.2").write_text("not json\n" + good)
     with pytest.raises(ValueError, match=r"log\.2:1: not an order log line"):
         read_order_logs(tmp_path / "log")
+
+
+def test_make_sweep_refuses_an_openrlhf_sweep_with_a_bad_command_before_submitting_anything(tmp_path):
+    import subprocess
+
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "sweep", "sweeps/paper-main.yaml", "CLUSTER=h100", "DRY_RUN=1",
+         "rl.openrlhf.vllm_engines=4", f"store_dir={tmp_path / 'store'}", f"runs_dir={tmp_path / 'runs'}"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "--train.colocate_all: --vllm.num_engines 4 x --vllm.tensor_parallel_size 1" in out.stderr
+    assert "nothing was submitted" in out.stderr
+    assert not (tmp_path / "runs" / "paper-main" / "slurm-logs" / "dry-run").exists()

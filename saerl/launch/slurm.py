@@ -227,12 +227,26 @@ class SubmitError(ValueError):
     """Slurm refused a job; names the node and gives sbatch's own message."""
 
 
+def check_openrlhf_runs(nodes: Sequence[Node]) -> None:
+    """OpenRLHF's cross-flag rules for every OpenRLHF run about to be submitted, before anything is:
+    a rejected command line would otherwise fail hours later, after its inputs were built."""
+    from saerl.rl.openrlhf import CommandError, check_command
+
+    for node in nodes:
+        if node.stage == "run" and node.params["rl"].backend == "openrlhf":
+            try:
+                check_command(node.params["rl"], node.params["config"]["curriculum"]["batch_size"])
+            except CommandError as exc:
+                raise CommandError(f"run {node.params['name']}: {exc}; nothing was submitted") from None
+
+
 def submit_sweep(sp: SweepPlan, profile: ClusterProfile, dry_run: bool = False) -> list[Decision]:
     """Submit every node that needs a job; returns the decision per node (with job ids). Each
     submission is recorded as soon as sbatch accepts it, so a refusal later loses nothing."""
     decisions = decide(sp)
     jobs = {d.node.id: d.job_id for d in decisions if d.action == "queued"}
     todo = [d for d in decisions if d.action == "submit"]
+    check_openrlhf_runs([d.node for d in todo])
     if profile.executor != "slurm":
         _run_here(sp, profile, todo)
         return decisions
