@@ -340,7 +340,7 @@ def cmd_paper(argv: list[str]) -> None:
 
     p = argparse.ArgumentParser(prog="saerl paper", description=(cmd_paper.__doc__ or "").strip())
     p.add_argument(
-        "runs", nargs="*", default=["runs/miniature", "runs/ablations", "runs/rho"],
+        "runs", nargs="*", default=["runs/miniature", "runs/ablations", "runs/rho", "runs/demo"],
         help="run folder trees or wandb:<entity>/<project> (default: the study's three sweeps)",
     )  # fmt: skip
     p.add_argument("--out", default="reports/paper", help="output folder (default: reports/paper)")
