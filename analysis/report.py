@@ -395,8 +395,10 @@ def section_interpretation(ctx: ReportContext) -> list[str]:
                 "direction": "harder" if sign == "positive" else "easier",
                 "latent": f"#{e['latent']}",
                 "weight": f"{e['weight']:+.3g}",
-                "fires on": f"{e['fires_on']:.0%}",
-                "top prompts' predicted difficulty": e["top_mean_difficulty"],
+                "fires on": f"{e['fires_on']:.1%}",
+                "top prompts' predicted difficulty": (
+                    f"{e['top_mean_difficulty']:.3f}" if e["top_mean_difficulty"] is not None else "-"
+                ),
                 "most activating prompt": _short(e["top_prompts"][0]) if e["top_prompts"] else "",
             }
             for sign in ("positive", "negative")
