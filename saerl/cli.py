@@ -339,9 +339,10 @@ def cmd_paper(argv: list[str]) -> None:
     from analysis.paper import write_paper
 
     p = argparse.ArgumentParser(prog="saerl paper", description=(cmd_paper.__doc__ or "").strip())
+    study = ["runs/miniature", "runs/ablations", "runs/rho", "runs/sft-baseline", "runs/demo"]
     p.add_argument(
-        "runs", nargs="*", default=["runs/miniature", "runs/ablations", "runs/rho", "runs/demo"],
-        help="run folder trees or wandb:<entity>/<project> (default: the study's three sweeps)",
+        "runs", nargs="*", default=study,
+        help="run folder trees or wandb:<entity>/<project> (default: the study's sweeps and the demo)",
     )  # fmt: skip
     p.add_argument("--out", default="reports/paper", help="output folder (default: reports/paper)")
     p.add_argument("--source", choices=["auto", "rundirs", "wandb-offline", "wandb-api"], default="auto")

@@ -240,3 +240,37 @@ def test_several_updates_per_batch_change_the_update_and_overlong_shaping_enters
         assert r["train/reward"] == pytest.approx(r["train/rewards/reward/mean"] + shaped)
     penalty = get_soft_overlong_punishment(8, 4)
     assert penalty(completion_ids=[[1] * 4, [1] * 6, [1] * 8]) == [0.0, -0.5, -1.0]
+
+
+def test_the_sft_baseline_trains_for_its_time_budget_and_reports_as_method_sft(tiny, tmp_path):
+    """rl.algorithm=sft: supervised fine-tuning on the curriculum's prompts and solutions for
+    rl.sft_seconds, evaluated at step 0 and at rl.steps like an RL run; the report shows an sft row."""
+    from analysis.report import write_report
+    from analysis.sources import rundirs
+    from saerl.launch.local import train_run
+    from saerl.models.loading import load_model
+
+    _, store = tiny
+    cfg = rl_config(tmp_path, "curriculum.mode=vanilla", "rl.algorithm=sft", "rl.sft_seconds=3")
+    run = train_run(cfg, store)
+    assert json.loads((run / "status.json").read_text())["state"] == "done"
+    assert json.loads((run / "condition.json").read_text())["method"] == "sft"
+    rows = read_metrics(run)
+    evals = [r for r in rows if "eval/average" in r]
+    assert [r["step"] for r in evals] == [0, cfg.rl.steps]
+    last = evals[-1]
+    assert last["train/sft_seconds"] >= 3 and last["train/sft_steps"] > 0
+    assert any("train/sft_loss" in r for r in rows) or last["train/sft_steps"] < 10
+    before = load_model(json.loads((run / "status.json").read_text())["target"], "cpu")
+    after = load_model(run / "model", "cpu")
+    changed = any((a != b).any() for a, b in zip(after.parameters(), before.parameters(), strict=True))
+    assert changed  # it trained
+    text = write_report(rundirs.load(tmp_path / "runs"), tmp_path / "rep", n_boot=10).read_text()
+    assert "| qwen2-xs | sft | 1 |" in (tmp_path / "rep" / "tables" / "main.md").read_text(), text
+
+
+def test_the_sft_baseline_needs_a_budget_and_the_trl_backend():
+    with pytest.raises(ValueError, match="sft_seconds: algorithm=sft needs a wall-clock budget"):
+        load_experiment(overrides=["rl.algorithm=sft"])
+    with pytest.raises(ValueError, match="trl backend only"):
+        load_experiment(overrides=["rl.algorithm=sft", "rl.sft_seconds=10", "rl.backend=openrlhf"])

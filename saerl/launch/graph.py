@@ -116,10 +116,12 @@ NAME_PARTS = {"rl.target_model", "curriculum.mode", "rl.seed", "name"}
 
 
 def run_name(cfg: SaerlConfig, varying: Sequence[str] = ()) -> str:
-    """target-mode[-other varying keys]-s<seed>-<identity hash>: readable, and unique per identity."""
+    """target-method[-other varying keys]-s<seed>-<identity hash>: readable, and unique per identity
+    (method: the curriculum mode, or 'sft' for the SFT baseline)."""
     config = to_dict(cfg)
     flat = flat_dict(config)
-    parts = [Path(str(cfg.rl.target_model)).name, cfg.curriculum.mode]
+    method = "sft" if cfg.rl.algorithm == "sft" else cfg.curriculum.mode
+    parts = [Path(str(cfg.rl.target_model)).name, method]
     parts += [f"{k.rsplit('.', 1)[-1]}{flat[k]}" for k in varying if k not in NAME_PARTS and k in flat]
     parts += [f"s{cfg.rl.seed}", rl_run.identity_hash(config)]
     return "".join(c if c.isalnum() or c in "_.-" else "_" for c in "-".join(parts))

@@ -34,6 +34,28 @@ def encode_examples(tokenizer: Any, records: Sequence[Record]) -> list[tuple[lis
     return out
 
 
+def sft_step(
+    model: Any, opt: Any, batch: Sequence[tuple[list[int], list[int]]], pad_id: int, device: Any
+) -> tuple[float, int]:
+    """One optimizer step of next-token loss on ``batch`` (right-padded); (loss, tokens)."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (ids, lab) in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        labels[row, : len(lab)] = torch.tensor(lab)
+        mask[row, : len(ids)] = 1
+    out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return out.loss.detach().item(), int(mask.sum())
+
+
 def _lr_at(step: int, cfg: SftConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -59,24 +81,10 @@ def run_sft(
     bar = tqdm(range(cfg.steps), desc=desc, unit="step", mininterval=2.0)
     for step in bar:
         idx = torch.randint(len(examples), (cfg.batch_size,), generator=gen).tolist()
-        batch = [examples[i] for i in idx]
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, (ids, lab) in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids)
-            labels[row, : len(lab)] = torch.tensor(lab)
-            mask[row, : len(ids)] = 1
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device), labels=labels.to(device))
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        tokens += int(mask.sum())
-        loss_value = out.loss.detach().item()
+        loss_value, n = sft_step(model, opt, [examples[i] for i in idx], pad_id, device)
+        tokens += n
         bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens / (time.perf_counter() - start):.0f}")
     model.eval()
     return SftResult(cfg.steps, tokens, time.perf_counter() - start, loss_value)

@@ -68,13 +68,20 @@ class RLConfig:
     `make sweep`: Ray inside the job, OpenRLHF 0.11.2 in its own environment; saerl.rl.openrlhf_run)."""
     openrlhf: OpenRLHFConfig = field(default_factory=OpenRLHFConfig)
     """Placement and engines of the OpenRLHF backend."""
-    algorithm: Literal["grpo", "dapo"] = "dapo"
+    algorithm: Literal["grpo", "dapo", "sft"] = "dapo"
     """TRL loss type; 'dapo' is DAPO's token-level loss with its clip-higher epsilon (0.28). The rest
     of DAPO is opt-in: clipping acts only with updates_per_batch > 1, overlong shaping with
     overlong_buffer > 0; dynamic sampling is not offered (refilling rejected groups with later
     prompts would move batches off the curriculum). So with the defaults, 'dapo' means DAPO's loss
     only. OUR CHOICE: that loss is the first setting that gained on the miniature (analysis/LOG.md);
-    with GRPO's loss (8 prompts per step) accuracy fell at every lr that moved the model."""
+    with GRPO's loss (8 prompts per step) accuracy fell at every lr that moved the model.
+    'sft' is the same-compute SFT baseline (saerl.rl.sft_baseline): supervised fine-tuning on the
+    curriculum's prompts and reference solutions for `sft_seconds`, no RL (trl backend only)."""
+    sft_seconds: float = 0.0
+    """algorithm='sft': wall-clock budget. OUR CHOICE: the wall time of the RL runs it is compared
+    with (their metrics.jsonl `wall_time`), set in the sweep; required (> 0) for 'sft'."""
+    sft_lr: float = 2e-4
+    """algorithm='sft': constant learning rate (where the warm-start's schedule ended)."""
     updates_per_batch: int = 1
     """Optimizer updates on each generated batch (mu in GRPO/DAPO; TRL's num_iterations). With 1 the
     importance ratio is always 1, so clipping (and DAPO's clip-higher) never acts; > 1 reuses the
@@ -138,6 +145,14 @@ class RLConfig:
         check_range(self, "lr adam_epsilon temperature", low=0, low_open=True)
         check_range(self, "adam_beta2", low=0, high=1, low_open=True, high_open=True)
         check_range(self, "updates_per_batch", low=1)
+        check_range(self, "sft_seconds", low=0)
+        check_range(self, "sft_lr", low=0, low_open=True)
+        if self.algorithm == "sft" and self.sft_seconds <= 0:
+            raise ValueError(
+                "sft_seconds: algorithm=sft needs a wall-clock budget > 0 (the RL runs' wall time)"
+            )
+        if self.algorithm == "sft" and self.backend != "trl":
+            raise ValueError("algorithm: 'sft' (the SFT baseline) runs on the trl backend only")
         check_range(self, "overlong_buffer", low=0, high=self.max_completion_length - 1)
         if not self.eval_splits:
             raise ValueError("eval_splits: name at least one split to evaluate")

@@ -10,10 +10,11 @@ again; one with checkpoints resumes from the last of them.
 
 condition.json holds the flat keys the analysis groups by. They map onto config keys as follows:
 ``sweep`` = name, ``source_model`` = activations.source_model, ``target_model`` = rl.target_model,
-``method`` = curriculum.mode, ``seed`` = rl.seed, ``algorithm`` = rl.algorithm, ``batch_size`` =
-curriculum.batch_size, ``rho`` = the mixing ratio actually applied (curriculum.rho, or 0 for the
-modes that do not mix: vanilla, no_mixing); ``family`` and ``scale`` are read off the target model;
-``variant`` = the sweep's other swept keys (``lr=2e-05``; the analysis reports it with the method).
+``method`` = curriculum.mode (``sft`` for the SFT baseline, rl.algorithm=sft), ``seed`` = rl.seed,
+``algorithm`` = rl.algorithm, ``batch_size`` = curriculum.batch_size, ``rho`` = the mixing ratio
+actually applied (curriculum.rho, or 0 for the modes that do not mix: vanilla, no_mixing);
+``family`` and ``scale`` are read off the target model; ``variant`` = the sweep's other swept keys
+(``lr=2e-05``; the analysis reports it with the method).
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def condition(config: dict[str, Any], variant: str = "") -> dict[str, Any]:
         "target_model": rl["target_model"],
         "family": None,
         "scale": None,
-        "method": cur["mode"],
+        "method": "sft" if rl["algorithm"] == "sft" else cur["mode"],
         "seed": rl["seed"],
         "rho": 0.0 if cur["mode"] in UNMIXED_MODES else cur["rho"],
         "algorithm": rl["algorithm"],
@@ -182,17 +183,27 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
     if "pool_fraction" in info:  # what share of the prompt pool this run trains on (its curriculum)
         tracker.log(0, {"data/pool_fraction": info["pool_fraction"], "data/prompts": info["unique_prompts"]})
     try:
-        final = train_grpo(
-            rl,
-            path,
-            str(target.path),
-            load_tokenizer(target.path),
-            table,
-            evals,
-            params["grader"],
-            tracker,
-            device,
-        )
+        if rl.algorithm == "sft":  # the same-compute SFT baseline: no RL
+            from saerl.rl.sft_baseline import train_sft_baseline
+
+            by_id = {r.id: r for r in load_split(inputs["data"], "train")}
+            records = [by_id[i] for i in table.column("id").to_pylist()]
+            final = train_sft_baseline(
+                rl, path, str(target.path), load_tokenizer(target.path), records,
+                cur_cfg["batch_size"], evals, params["grader"], tracker, device,
+            )  # fmt: skip
+        else:
+            final = train_grpo(
+                rl,
+                path,
+                str(target.path),
+                load_tokenizer(target.path),
+                table,
+                evals,
+                params["grader"],
+                tracker,
+                device,
+            )
     except BaseException as exc:
         _set_status(path, state="failed", error=f"{type(exc).__name__}: {exc}")
         tracker.finish(exit_code=1)  # W&B marks the run failed, as status.json does
