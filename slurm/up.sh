@@ -3,14 +3,16 @@
 # two slurmd daemons (nodes n1 and n2 on 127.0.0.1, ports 17001-17002), then wait until both nodes
 # are idle. State and logs live in $SAERL_SLURM_DIR (default /tmp/saerl-slurm); slurm/down.sh stops
 # every daemon by its pid file. Writes /etc/slurm/slurm.conf (clients read it there) and adds n1/n2
-# to /etc/hosts. Idempotent: a running cluster is left as it is. Needs root.
+# to /etc/hosts. Idempotent: a running cluster is left as it is. With SAERL_SLURM_RESET=1 (CI sets it)
+# a running cluster is taken over: every job left from an earlier run is cancelled and down or drained
+# nodes are resumed, so the nodes come back idle. Needs root.
 set -euo pipefail
 DIR=${SAERL_SLURM_DIR:-/tmp/saerl-slurm}
 HERE=$(cd "$(dirname "$0")" && pwd)
 CPUS=${SAERL_SLURM_CPUS:-$(nproc)}
 MEM_MB=${SAERL_SLURM_MEM_MB:-8000}
 
-if sinfo -h -o %T 2>/dev/null | grep -q idle; then
+if [ "$(sinfo -h -N -o %T 2>/dev/null | grep -c '^idle$')" -eq 2 ]; then
   echo "slurm: already up ($(sinfo -h -o '%D nodes %T' | tr '\n' ' '))"
   exit 0
 fi
@@ -51,10 +53,22 @@ pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
 for node in n1 n2; do
   pgrep -f "slurmd -N $node" >/dev/null || /usr/sbin/slurmd -N "$node"
 done
+if [ "${SAERL_SLURM_RESET:-0}" = 1 ]; then
+  for _ in $(seq 20); do sinfo -h >/dev/null 2>&1 && break; sleep 0.5; done
+  left=$(squeue -h -o %i 2>/dev/null | wc -l)
+  [ "$left" -gt 0 ] && echo "slurm: cancelling $left job(s) left from an earlier run"
+  squeue -h -o %A 2>/dev/null | xargs -r scancel 2>/dev/null || true
+  scontrol update nodename=n1,n2 state=resume 2>/dev/null || true
+fi
 for _ in $(seq 120); do
-  [ "$(sinfo -h -o %T 2>/dev/null | grep -c idle)" -ge 1 ] && [ "$(sinfo -h -N -o %T 2>/dev/null | grep -c idle)" -eq 2 ] && break
+  [ "$(sinfo -h -N -o %T 2>/dev/null | grep -c '^idle$')" -eq 2 ] && break
   sleep 0.5
 done
 sinfo -N -o '%N %T %c %m' || true
-[ "$(sinfo -h -N -o %T | grep -c idle)" -eq 2 ] || { echo "slurm: nodes did not come up; logs in $DIR/log" >&2; exit 1; }
+if [ "$(sinfo -h -N -o %T | grep -c '^idle$')" -ne 2 ]; then
+  echo "slurm: nodes did not come up idle; logs in $DIR/log; jobs holding them:" >&2
+  squeue -o '%i %u %T %j %N' >&2 || true
+  echo "slurm: SAERL_SLURM_RESET=1 bash slurm/up.sh cancels them" >&2
+  exit 1
+fi
 echo "slurm: up (state and logs in $DIR)"
