@@ -348,12 +348,12 @@ def section_preliminary(ctx: ReportContext) -> list[str]:
     )
 
 
-def interpretation(ok: RunSet) -> tuple[Path, dict[str, Any]] | None:
-    """The interpret.json of the first SAERL run's curriculum (run folders record it in
+def interpretation(ok: RunSet, method: str = "saerl") -> tuple[Path, dict[str, Any]] | None:
+    """The interpret.json of the first ``method`` run's curriculum (run folders record it in
     status.json), or None (other sources, or curricula without SAE features)."""
 
     runs = ok.runs.sort_values("run")
-    for origin in runs.loc[runs["method"].astype(str).str.startswith("saerl"), "origin"]:
+    for origin in runs.loc[runs["method"].astype(str).str.startswith(method), "origin"]:
         status = Path(str(origin)) / "status.json"
         if not status.is_file():
             continue
@@ -371,9 +371,42 @@ def _short(text: str, n: int = 70) -> str:
 
 def section_interpretation(ctx: ReportContext) -> list[str]:
     found = interpretation(ctx.ok)
-    if found is None:
+    md = [] if found is None else _saerl_interpretation(ctx, *found)
+    return md + _coverage_interpretation(ctx)
+
+
+def _coverage_interpretation(ctx: ReportContext) -> list[str]:
+    """Which SAE clusters coverage selection took (the first coverage run's curriculum)."""
+    found = interpretation(ctx.ok, "coverage")
+    if found is None or not found[1].get("coverage"):
         return []
     path, info = found
+    rows = [
+        {
+            "cluster": c["cluster"],
+            "size": c["size"],
+            "selected": c["selected"],
+            "share": f"{c['selected_share']:.0%}",
+            "learnability (selected)": "-"
+            if c["selected_learnability"] is None
+            else f"{c['selected_learnability']:.3f}",
+            "learnability (left)": "-" if c["left_learnability"] is None else f"{c['left_learnability']:.3f}",
+            "topics selected": ", ".join(f"{t} {share:.0%}" for t, share in c["selected_topics"]),
+        }
+        for c in info["coverage"]
+    ]
+    caption = "Coverage selection: what it took from each SAE cluster"
+    return [
+        "## Coverage selection",
+        "",
+        f"From `{path}` (the curriculum of the first coverage run). Learnability is 4p(1-p) of the pass "
+        "rate p (rollout labels where present, the difficulty proxy elsewhere).",
+        "",
+        tables.write(pd.DataFrame(rows), ctx.out, "coverage", caption),
+    ]
+
+
+def _saerl_interpretation(ctx: ReportContext, path: Path, info: dict[str, Any]) -> list[str]:
     md = ["## Interpretable signals", "", f"From `{path}` (the curriculum of the first SAERL run)."]
     clusters = pd.DataFrame(
         [

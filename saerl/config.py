@@ -59,6 +59,11 @@ class SaerlConfig:
     def __post_init__(self) -> None:
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if self.curriculum.mode == "coverage" and self.signals.difficulty.labels != "rollouts":
+            raise ValueError(
+                "curriculum.mode=coverage: learnability reads the difficulty proxy as a failure rate, "
+                "so it needs signals.difficulty.labels=rollouts (dataset difficulty levels are no rate)"
+            )
 
 
 def load_experiment(

@@ -24,7 +24,7 @@ from analysis.tidy import CONDITION, RunLog, build
 
 @pytest.fixture(scope="module")
 def runs_root(tiny, tmp_path_factory):
-    """runs/an/: vanilla (done), saerl (done), saerl seed 1 (killed at step 3: failed)."""
+    """runs/an/: vanilla, saerl, coverage (done), saerl seed 1 (killed at step 3: failed)."""
     from saerl.config import load_experiment
     from saerl.launch.local import train_run
     from saerl.rl import trl_backend
@@ -37,6 +37,7 @@ def runs_root(tiny, tmp_path_factory):
 
     train_run(cfg("curriculum.mode=vanilla"), store)
     train_run(cfg("curriculum.mode=saerl"), store)
+    train_run(cfg("curriculum.mode=coverage"), store)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(trl_backend, "make_reward", killed_at_step(trl_backend.make_reward, 3))
         with pytest.raises(KeyboardInterrupt):
@@ -96,6 +97,7 @@ def test_three_sources_give_identical_tidy_tables(runs_root, tmp_path):
     # run folders: target-mode-s<seed>-<identity hash>
     name = {r.rsplit("-", 1)[0]: r for r in runs.index}
     assert {r: runs["state"][name[r]] for r in name} == {
+        "an/qwen2-xs-coverage-s0": "done",
         "an/qwen2-xs-saerl-s0": "done",
         "an/qwen2-xs-saerl-s1": "failed",
         "an/qwen2-xs-vanilla-s0": "done",
@@ -116,9 +118,9 @@ def test_api_cache_is_reused_for_finished_runs_and_refreshed_for_running_ones(ru
     assert all(r.fetches == 1 for r in runs)
     runs[0].state = "running"  # still going: must be fetched again
     second = wandb_api.load("team/saerl", None, tmp_path, api=FakeApi(runs))
-    assert [r.fetches for r in runs] == [2, 1, 1]
+    assert [r.fetches for r in runs] == [2, 1, 1, 1]
     pd.testing.assert_frame_equal(first.table, second.table)
-    assert len(list(tmp_path.rglob("*.parquet"))) == 3
+    assert len(list(tmp_path.rglob("*.parquet"))) == 4
 
 
 def test_openrlhf_keys_map_to_saerl_names():
@@ -190,7 +192,8 @@ def test_report_lists_the_crashed_run_and_writes_nonempty_figures(runs_root, tmp
     assert re.search(r"an/qwen2-xs-saerl-s1-[0-9a-f]{6} \| failed \| 3 \|", incomplete)
     main = (tmp_path / "rep" / "tables" / "main.md").read_text()
     assert "| qwen2-xs | saerl | 1 |" in main  # the crashed seed is not averaged in
-    assert "pool seen |" in main.splitlines()[2] and main.count("| 13.3 |") == 2  # 4 steps x 8 of 240
+    assert "| qwen2-xs | coverage | 1 |" in main  # the second method beside SAERL
+    assert "pool seen |" in main.splitlines()[2] and main.count("| 13.3 |") == 3  # 4 steps x 8 of 240
     assert "before RL (step 0)" in main
     assert r"\begin{tabular}" in (tmp_path / "rep" / "tables" / "main.tex").read_text()
     for name in ("convergence", "transfer"):
@@ -205,6 +208,11 @@ def test_report_lists_the_crashed_run_and_writes_nonempty_figures(runs_root, tmp
     assert len(clusters) >= 2 and all(re.search(r"\| #\d+ \(\+", row) for row in clusters), table
     dropped = (tmp_path / "rep" / "tables" / "quality_filter.md").read_text()
     assert "| none |" in dropped and "| off_topic |" in dropped
+    # which clusters coverage selection took: 32 prompts (4 steps x 8) over the clusters of the pool
+    assert "## Coverage selection" in text
+    covered = (tmp_path / "rep" / "tables" / "coverage.md").read_text()
+    counts = [int(row.split("|")[3]) for row in covered.splitlines() if re.match(r"\| \d+ \|", row)]
+    assert len(counts) >= 2 and sum(counts) == 32, covered
 
 
 def test_ablation_and_rho_sections_appear_when_runs_have_them(tmp_path):
@@ -255,7 +263,7 @@ def test_saerl_report_command(runs_root, tmp_path, capsys):
 
     out = tmp_path / "rep"
     assert main(["report", str(runs_root), "--out", str(out), "--store", str(tmp_path / "none")]) == 0
-    assert (out / "report.md").exists() and "3 runs" in capsys.readouterr().out
+    assert (out / "report.md").exists() and "4 runs" in capsys.readouterr().out
     assert main(["report", str(runs_root), "--source", "wandb-offline", "--out", str(tmp_path / "r2")]) == 0
     assert main(["report", str(tmp_path / "missing"), "--source", "rundirs"]) == 2
     assert "no run folders" in capsys.readouterr().err
@@ -286,7 +294,7 @@ def test_cost_table_comes_from_the_manifests_of_the_store(runs_root, tiny):
     assert table.loc["SAE training", "artifacts/runs"] == len(manifests)
     expected = sum(m["wall_seconds"] for m in manifests) / 3600
     assert float(table.loc["SAE training", "wall hours"]) == pytest.approx(expected, abs=5e-4)
-    assert table.loc["RL (all runs)", "artifacts/runs"] == 3  # the crashed run's time counts too
+    assert table.loc["RL (all runs)", "artifacts/runs"] == 4  # the crashed run's time counts too
     assert table.loc["RL (all runs)", "accelerator hours"] == "-"  # not logged by the runs
 
 
@@ -318,7 +326,7 @@ def test_make_paper_rebuilds_one_report_per_sweep_from_logged_runs(runs_root, tm
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     index = (out / "index.md").read_text()
-    assert "| an | 3 | 2 | [an/report.md](an/report.md) |" in index
+    assert "| an | 4 | 3 | [an/report.md](an/report.md) |" in index
     assert "| rho | 3 | 3 | [rho/report.md](rho/report.md) |" in index
     assert "missing" in index.split("Not found")[1]
     assert "figures/rho.png" in (out / "rho" / "report.md").read_text()

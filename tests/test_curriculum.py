@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saerl.curriculum.config import MODES, CurriculumConfig
+from saerl.curriculum.config import ORDERINGS, CurriculumConfig
 from saerl.curriculum.order import Signals, build_curriculum
 
 
@@ -38,7 +38,7 @@ def batches_of(cur):
 
 
 @settings(max_examples=150, deadline=None)
-@given(inputs, st.sampled_from(MODES))
+@given(inputs, st.sampled_from(ORDERINGS))
 def test_output_is_a_permutation_of_the_kept_ids(args, mode):
     n, k, B, rho, seed = args
     sig = make_signals(n, k, seed)
@@ -53,7 +53,7 @@ def test_output_is_a_permutation_of_the_kept_ids(args, mode):
 
 
 @settings(max_examples=150, deadline=None)
-@given(inputs, st.sampled_from(MODES))
+@given(inputs, st.sampled_from(ORDERINGS))
 def test_every_batch_has_B_items_except_the_last(args, mode):
     n, k, B, rho, seed = args
     cur = build_curriculum(make_signals(n, k, seed), CurriculumConfig(mode=mode, batch_size=B, rho=rho))
@@ -164,7 +164,7 @@ def test_clusters_are_paced_to_end_together():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_same_seed_gives_the_identical_stream(seed):
     sig = make_signals(200, 5, seed)
-    for mode in MODES:
+    for mode in ORDERINGS:
         cfg = CurriculumConfig(mode=mode, batch_size=8, seed=seed)
         a, b = build_curriculum(sig, cfg), build_curriculum(sig, cfg)
         assert (a.order == b.order).all() and (a.batch == b.batch).all()
@@ -196,7 +196,7 @@ def test_each_ablation_differs_from_saerl_in_exactly_its_component(seed):
     assert not same(nc, base)
     vanilla = run("vanilla")
     assert len(vanilla.dropped) == 0 and not same(vanilla, full)
-    for mode in MODES:
+    for mode in ORDERINGS:
         if mode != "saerl":
             assert not same(run(mode), full), mode
 
@@ -212,7 +212,7 @@ def test_bad_inputs_are_named():
 
 
 @settings(max_examples=150, deadline=None)
-@given(inputs, st.integers(1, 40), st.sampled_from(MODES))
+@given(inputs, st.integers(1, 40), st.sampled_from(ORDERINGS))
 def test_a_run_gets_exactly_one_full_batch_per_step(args, steps, mode):
     """Whatever the pool, the stream has `steps` batches of B: a stratified subset when the pool is
     larger than the budget, repeated passes when it is smaller."""

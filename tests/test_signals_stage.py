@@ -151,3 +151,28 @@ def test_study_signals_writes_the_preliminary_study_and_its_figures(signals, tmp
     pngs = {p.stem for p in (tmp_path / "signals").glob("*.png")}
     assert {"difficulty_scatter", "quality_roc", "topic_probe"} <= pngs
     assert "written:" in capsys.readouterr().out
+
+
+def test_coverage_curriculum_through_the_store(signals):
+    _, store, _ = signals
+    cfg2 = load_experiment(overrides=[*TINY_OVERRIDES, "curriculum.mode=coverage"])
+    node = StageGraph(cfg2).curriculum
+    assert {"signals", "features", "data"} <= set(node.inputs)
+    art = build(cfg2, store, "curriculum")
+    table, config = read_curriculum(art.path / FILE)
+    assert config["mode"] == "coverage" and config["coverage_weights"] == "labels"
+    info = art.manifest["info"]
+    # 60 steps x 8 = 480 > 240: the whole pool is selected (no quality filter), replayed in 2 passes
+    assert info["dropped"] == 0 and info["unique_prompts"] == 240 and table.num_rows == 480
+    covered = json.loads((art.path / "interpret.json").read_text())["coverage"]
+    assert sum(c["selected"] for c in covered) == 240 == sum(c["size"] for c in covered)
+    # a fifth of the pool: 48 prompts, every cluster's share and learnability reported
+    cfg3 = load_experiment(
+        overrides=[*TINY_OVERRIDES, "curriculum.mode=coverage", "curriculum.coverage_fraction=0.2"]
+    )
+    art = build(cfg3, store, "curriculum")
+    assert art.manifest["info"]["unique_prompts"] == 48
+    covered = json.loads((art.path / "interpret.json").read_text())["coverage"]
+    assert sum(c["selected"] for c in covered) == 48
+    assert all(0 <= c["selected_share"] <= 1 for c in covered)
+    assert all(c["selected_learnability"] is None or 0 <= c["selected_learnability"] <= 1 for c in covered)

@@ -7,6 +7,8 @@ the curriculum it explains (``interpret.json``), shown in the report.
 - The difficulty proxy: its strongest positive (harder) and negative (easier) latents with the
   prompts that activate each most, and those prompts' mean predicted difficulty.
 - The quality filter: what it dropped and kept, per noise kind (where the data has ground truth).
+- Coverage selection (mode 'coverage'): per cluster, how much of it the selection took, and the
+  learnability of what it took against what it left.
 """
 
 from __future__ import annotations
@@ -103,6 +105,31 @@ def quality_drops(records: Sequence[Record], dropped: np.ndarray) -> dict[str, d
         entry = out.setdefault(str(r.meta["noise"]), {"dropped": 0, "kept": 0})
         entry["dropped" if i in gone else "kept"] += 1
     return dict(sorted(out.items()))
+
+
+def coverage(
+    records: Sequence[Record], cluster_of: np.ndarray, order: np.ndarray, learnability: np.ndarray
+) -> list[dict[str, Any]]:
+    """Per cluster of the pool (largest first): size, prompts selected, their share, the mean
+    learnability of the selected and of the left-out prompts, and the topic mix of the selection."""
+    chosen = np.zeros(len(cluster_of), dtype=bool)
+    chosen[np.unique(order)] = True
+    out = []
+    for c in sorted(set(cluster_of.tolist()) - {-1}):
+        inside = cluster_of == c
+        sel, rest = np.flatnonzero(inside & chosen), np.flatnonzero(inside & ~chosen)
+        out.append(
+            {
+                "cluster": int(c),
+                "size": int(inside.sum()),
+                "selected": len(sel),
+                "selected_share": round(len(sel) / int(inside.sum()), 4),
+                "selected_learnability": round(float(learnability[sel].mean()), 4) if len(sel) else None,
+                "left_learnability": round(float(learnability[rest].mean()), 4) if len(rest) else None,
+                "selected_topics": _shares([records[int(i)].topic or "-" for i in sel]) if len(sel) else [],
+            }
+        )
+    return sorted(out, key=lambda e: -e["size"])
 
 
 def interpret(

@@ -23,13 +23,17 @@ Three details are OUR CHOICE and documented here:
 - The mixed batch lists its own items first, then the foreign ones (order inside a batch does not
   change a step).
 
-Each ablation of docs/method.md section 5 is a `mode` that changes exactly one component.
+Each ablation of docs/method.md section 5 is a `mode` that changes exactly one component. Mode
+'coverage' is a different method on the same inputs (``saerl.curriculum.coverage``): it selects a
+budget of prompts by greedy log-determinant maximisation, then batches them shuffled or in the
+order above.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -158,30 +162,63 @@ def build_curriculum(
     cfg: CurriculumConfig,
     recluster: Callable[[np.ndarray], np.ndarray] | None = None,
     steps: int | None = None,
+    features: Any = None,
 ) -> Curriculum:
     """The ordered stream. ``recluster(kept_indices) -> labels`` clusters the prompts that survive
     the quality filter (the method's order); None uses ``signals.cluster`` as given. ``steps``: the
     run's optimizer steps (one batch each): a smaller budget than the kept pool selects a stratified
-    subset (``stratified``), a larger one is handled by ``cfg.overflow``; None orders the whole pool."""
+    subset (``stratified``), a larger one is handled by ``cfg.overflow``; None orders the whole pool.
+    ``features``: the pooled SAE features [prompts x latents], needed by mode 'coverage' only."""
     n = len(signals.ids)
     B = cfg.batch_size
     budget = steps * B if steps is not None else None
     rng = np.random.default_rng(cfg.seed)
     clusters = np.full(n, -1, dtype=int)
     if cfg.mode == "vanilla":  # a uniform random subset of the pool is the vanilla run's share
-        batches, leftover = _chunks(rng.permutation(n)[:budget], B)
-        rest = [leftover] if len(leftover) else []
-        return _fit(_assemble(batches, rest, np.array([], dtype=int), len(batches), clusters), steps, cfg)
+        return _fit(_shuffled(rng.permutation(n)[:budget], B, np.array([], dtype=int), clusters), steps, cfg)
 
-    keep = np.ones(n, dtype=bool) if cfg.mode == "no_quality_filter" else quality_filter(signals.quality, cfg)
+    filtered = cfg.mode != "no_quality_filter" and (cfg.mode != "coverage" or cfg.coverage_filter)
+    keep = quality_filter(signals.quality, cfg) if filtered else np.ones(n, dtype=bool)
     kept = np.flatnonzero(keep)
+    if not len(kept):
+        raise ValueError("curriculum: no prompts left to order")
     if cfg.mode == "no_cluster":
         clusters[kept] = 0
     elif recluster is not None:
         clusters[kept] = recluster(kept)
     else:
         clusters[kept] = signals.cluster[kept]
-    difficulty = _difficulty_for(signals, cfg.mode)
+    dropped = np.flatnonzero(~keep)
+    if cfg.mode == "coverage":
+        selected = _coverage_selection(signals, cfg, features, kept, clusters, budget)
+        if cfg.coverage_order == "shuffle":
+            return _fit(_shuffled(rng.permutation(selected), B, dropped, clusters), steps, cfg)
+        return _fit(_ordered(selected, clusters, signals.difficulty, cfg, rng, None, dropped), steps, cfg)
+    return _fit(
+        _ordered(kept, clusters, _difficulty_for(signals, cfg.mode), cfg, rng, budget, dropped), steps, cfg
+    )
+
+
+def _shuffled(items: np.ndarray, B: int, dropped: np.ndarray, clusters: np.ndarray) -> Curriculum:
+    """Batches of B in the given (already shuffled) order; the < B leftover is a last partial batch."""
+    batches, leftover = _chunks(items, B)
+    rest = [leftover] if len(leftover) else []
+    return _assemble(batches, rest, dropped, len(batches), clusters)
+
+
+def _ordered(
+    items: np.ndarray,
+    clusters: np.ndarray,
+    difficulty: np.ndarray,
+    cfg: CurriculumConfig,
+    rng: np.random.Generator,
+    budget: int | None,
+    dropped: np.ndarray,
+) -> Curriculum:
+    """SAERL's order over ``items``: easy to hard within each cluster (shuffled for no_curriculum),
+    a stratified subset when ``budget`` is smaller, chunks of B paced round-robin across clusters,
+    leftovers pooled at the end, then mixing (none for no_mixing)."""
+    B = cfg.batch_size
     rho = 0.0 if cfg.mode == "no_mixing" else cfg.rho
 
     def easy_to_hard(idx: np.ndarray) -> np.ndarray:
@@ -189,7 +226,7 @@ def build_curriculum(
             return rng.permutation(idx)
         return idx[np.argsort(difficulty[idx], kind="stable")]
 
-    groups = [easy_to_hard(kept[clusters[kept] == c]) for c in np.unique(clusters[kept])]
+    groups = [easy_to_hard(items[clusters[items] == c]) for c in np.unique(clusters[items])]
     if budget is not None:
         groups = stratified(groups, budget)
     per_cluster, leftovers = [], []
@@ -204,7 +241,45 @@ def build_curriculum(
     extra, last = _chunks(pool, B)
     full = _mix(batches + extra, int(np.floor(rho * B)))
     tail = [last] if len(last) else []
-    return _fit(_assemble(full, tail, np.flatnonzero(~keep), len(batches), clusters), steps, cfg)
+    return _assemble(full, tail, dropped, len(batches), clusters)
+
+
+def coverage_budget(cfg: CurriculumConfig, pool: int, budget: int | None) -> int:
+    """How many prompts coverage selection picks: a fraction of the pool rounded down to whole
+    batches (a repeated stream replays full batches only, so a partial one would never be seen) and
+    at least one batch, else the run's budget (steps * B), else the whole pool; never more than the
+    pool."""
+    if cfg.coverage_fraction is not None:
+        n = round(cfg.coverage_fraction * pool)
+        return min(pool, max(n - n % cfg.batch_size, cfg.batch_size))
+    return pool if budget is None else min(pool, budget)
+
+
+def _coverage_selection(
+    signals: Signals,
+    cfg: CurriculumConfig,
+    features: Any,
+    kept: np.ndarray,
+    clusters: np.ndarray,
+    budget: int | None,
+) -> np.ndarray:
+    """The prompts coverage selection picks from ``kept`` (indices into the signals)."""
+    from saerl.curriculum import coverage
+
+    if features is None:
+        raise ValueError("mode 'coverage' needs the pooled SAE features of the pool")
+    if features.shape[0] != len(signals.ids):
+        raise ValueError(f"coverage: features have {features.shape[0]} rows, the signals {len(signals.ids)}")
+    weights = coverage.verifier_weights(signals.difficulty, signals.rollout_difficulty, cfg.coverage_weights)
+    n = coverage_budget(cfg, len(kept), budget)
+    z, u = features[kept], weights[kept]
+    if cfg.coverage_scope == "cluster":
+        local = coverage.greedy_logdet_per_cluster(
+            z, u, clusters[kept], n, cfg.coverage_beta, cfg.coverage_ridge
+        )
+    else:
+        local, _ = coverage.greedy_logdet(z, u, n, cfg.coverage_beta, cfg.coverage_ridge)
+    return kept[local]
 
 
 def _fit(cur: Curriculum, steps: int | None, cfg: CurriculumConfig) -> Curriculum:

@@ -21,7 +21,7 @@ from saerl.data.records import Record
 from saerl.data.stage import load_split
 from saerl.store import Artifact, BuildContext
 
-VERSION = "5"  # 5: interpret.json (4: fitted to the run's steps)
+VERSION = "6"  # 6: mode coverage (5: interpret.json; 4: fitted to the run's steps)
 FILE = "curriculum.parquet"
 CONFIG_KEY = b"saerl.curriculum"
 
@@ -47,7 +47,7 @@ def signals_for(cfg: CurriculumConfig, records: list[Record], signals: Artifact 
         as_array(rows, "difficulty"),
         as_array(rows, "quality"),
         length,
-        rollout if cfg.mode == "rollout" else None,
+        rollout if cfg.mode in ("rollout", "coverage") else None,
     )
 
 
@@ -121,7 +121,7 @@ def build_curriculum_file(
     sig = signals_for(cfg, records, inputs.get("signals"))
     steps = params.get("steps")
     z = train_features(inputs, records)
-    cur = build_curriculum(sig, cfg, kept_clusterer(z, params.get("diversity")), steps)
+    cur = build_curriculum(sig, cfg, kept_clusterer(z, params.get("diversity")), steps, z)
     write_curriculum(ctx.path / FILE, cur, sig, records, to_dict(cfg))
     if z is not None:  # what the clusters, the difficulty proxy and the filter mean (the report shows it)
         from saerl.curriculum import interpret
@@ -129,6 +129,11 @@ def build_curriculum_file(
         metrics = json.loads((inputs["signals"].path / "metrics.json").read_text())
         weights = metrics.get("difficulty", {}).get("latent_weights")
         explained = interpret.interpret(records, z, cur.clusters, sig.difficulty, cur.dropped, weights)
+        if cfg.mode == "coverage":
+            from saerl.curriculum.coverage import verifier_weights
+
+            u = verifier_weights(sig.difficulty, sig.rollout_difficulty, cfg.coverage_weights)
+            explained["coverage"] = interpret.coverage(records, cur.clusters, cur.order, u)
         (ctx.path / interpret.FILE).write_text(json.dumps(explained, indent=1))
     stats = batch_stats(cur, sig)
     (ctx.path / "batches.json").write_text(json.dumps(stats, indent=1))

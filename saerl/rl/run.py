@@ -38,6 +38,13 @@ NOT_IDENTITY = ("store_dir", "runs_dir", "reports_dir", "device", "rl.wandb", "r
 UNMIXED_MODES = ("vanilla", "no_mixing")
 
 
+def unmixed(curriculum: dict[str, Any]) -> bool:
+    """True when the curriculum mixes nothing, whatever its configured rho."""
+    if curriculum["mode"] == "coverage":  # shuffled batches; mixing only in SAERL's order variant
+        return curriculum.get("coverage_order", "shuffle") == "shuffle"
+    return curriculum["mode"] in UNMIXED_MODES
+
+
 class RunConflict(ValueError):
     """A run folder that belongs to a different configuration, or that another process is training."""
 
@@ -99,7 +106,7 @@ def condition(config: dict[str, Any], variant: str = "") -> dict[str, Any]:
         "scale": None,
         "method": "sft" if rl["algorithm"] == "sft" else cur["mode"],
         "seed": rl["seed"],
-        "rho": 0.0 if cur["mode"] in UNMIXED_MODES else cur["rho"],
+        "rho": 0.0 if unmixed(cur) else cur["rho"],
         "algorithm": rl["algorithm"],
         "batch_size": cur["batch_size"],
     }
