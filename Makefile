@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test test-vllm check paper demo report bench lock clean sweep slurm-up slurm-down
+.PHONY: install test test-vllm check paper demo report bench bench-coverage lock clean sweep slurm-up slurm-down
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -69,6 +69,9 @@ slurm-down:  ## stop the one-machine Slurm
 
 bench: install  ## throughput of the miniature's stages on this machine -> reports/bench.json
 	$(PY) -m saerl.bench
+
+bench-coverage: install  ## coverage selection at 103k prompts x 16,384 latents -> reports/bench_coverage.{json,md}
+	$(PY) -m saerl.bench_coverage
 
 lock:  ## regenerate constraints.txt from the current virtualenv
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^saerl' | sort -f; } > constraints.tmp && mv constraints.tmp constraints.txt

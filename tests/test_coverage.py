@@ -238,3 +238,26 @@ def test_a_coverage_run_gets_exactly_one_full_batch_per_step(n, steps, B, fracti
     expected = min(n, steps * B) if fraction is None else None
     if expected is not None and steps * B <= n:
         assert selected == expected
+
+
+def test_the_scale_bench_pool_and_report_on_a_small_pool(tmp_path):
+    from saerl import bench_coverage
+
+    z, u, topic = bench_coverage.synthetic_pool(500, 2048, 16, 4, seed=1)
+    assert z.shape == (500, 2048) and len(u) == len(topic) == 500
+    per_row = np.diff(z.indptr)
+    assert per_row.max() <= 16 and per_row.min() >= 8 and (z.data > 0).all()
+    # most of a prompt's latents come from its topic: prompts of one topic share more latents
+    same = (z[topic == 0][:20] > 0).astype(int) @ (z[topic == 0][20:40] > 0).astype(int).T
+    other = (z[topic == 0][:20] > 0).astype(int) @ (z[topic == 1][:20] > 0).astype(int).T
+    assert same.sum() > 1.2 * other.sum()
+    results = bench_coverage.bench(
+        {"prompts": 400, "latents": 1024, "active": 16, "topics": 4},
+        {"prompts": 200, "latents": 512, "active": 8, "topics": 4},
+        runs_budget=64,
+    )
+    assert [r["selected"] for r in results["scale"]] == [64, 64, 40]
+    approx = results["approximation"]
+    assert approx["exact"]["logdet"] >= approx["per_cluster"]["logdet"] - 1e-6 or approx["overlap"] < 1
+    assert 0 <= approx["overlap"] <= 1
+    assert "| exact greedy |" in bench_coverage.markdown(results)
