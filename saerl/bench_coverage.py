@@ -69,7 +69,7 @@ def _measure(job: dict[str, Any], out: Any) -> None:
     else:
         picked = coverage.greedy_logdet_per_cluster(z, u, topic, job["budget"], BETA, RIDGE)
     seconds = time.perf_counter() - start
-    result = {
+    result: dict[str, Any] = {
         "seconds": round(seconds, 2),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
         "selected": len(picked),

@@ -114,7 +114,9 @@ def greedy_logdet(
     return chosen, gains
 
 
-def logdet(features: Any, weights: np.ndarray, subset: Sequence[int], beta: float, ridge: float) -> float:
+def logdet(
+    features: Any, weights: np.ndarray, subset: Sequence[int] | np.ndarray, beta: float, ridge: float
+) -> float:
     """log det L_Y of the kernel above, computed directly (for checks and the approximation report)."""
     x = _unit_rows(features)[list(subset)].toarray()
     q = np.exp(beta * np.asarray(weights, dtype=float)[list(subset)] / 2.0)

@@ -69,15 +69,16 @@ def resolve_mapping(mapping: str, source: str, columns: Iterable[str]) -> str:
 
 def map_rows(
     rows: Iterable[Row | Skip],
-    mapping: str,
+    mapping: str | Callable[[Row], Mapped | str],
     cfg: DataConfig,
     source_name: str,
     positions: Sequence[int] | None = None,
     unit: str = "rows",
 ) -> tuple[list[Record], LoadReport]:
-    """Apply one mapping to raw rows; pure (no I/O), so tests can feed it lists of dicts.
-    ``positions``: where each row is in its file (jsonl line numbers), for the report."""
-    mapper = _mapper(mapping, cfg.fields)
+    """Apply one mapping (a name, or a row -> fields function) to raw rows; pure (no I/O), so tests
+    can feed it lists of dicts. ``positions``: where each row is in its file (jsonl line numbers),
+    for the report."""
+    mapper = mapping if callable(mapping) else _mapper(mapping, cfg.fields)
     report = LoadReport(source=source_name, unit=unit)
     records: list[Record] = []
     seen: set[str] = set()
@@ -286,7 +287,8 @@ def read_jsonl(path: Path) -> tuple[list[Row | Skip], list[int], list[str]]:
     return rows, lines, list(columns)
 
 
-def _read_rows(source: str, split: str) -> tuple[Iterable[Row], list[str]]:
+def _read_rows(source: str, split: str, name: str | None = None) -> tuple[Iterable[Row], list[str]]:
+    """Rows of a folder, a file or a hub dataset (``name``: the hub dataset's config)."""
     import datasets  # heavy: imported only when a real source is read
 
     path = Path(source)
@@ -305,7 +307,7 @@ def _read_rows(source: str, split: str) -> tuple[Iterable[Row], list[str]]:
         elif source.startswith((".", "/", "~")) or Path(source).suffix.lower() in FILE_BUILDERS:
             raise DataError(f"{source}: no such file or folder")
         else:
-            ds = datasets.load_dataset(source, split=split)
+            ds = datasets.load_dataset(source, name, split=split)
     except DataError:
         raise
     except Exception as exc:  # datasets raises many types; all mean "could not read this source"

@@ -1,0 +1,222 @@
+"""The six math benchmarks of the paper's evaluation, as named eval sets.
+
+Each benchmark reads its published columns (from its dataset card) from the hub, when a hub is
+reachable, or from a local copy of the same file (jsonl, json, parquet, csv, or a save_to_disk
+folder), and becomes saerl `Record`s whose `answer` the math grader (math-verify) compares with a
+completion's final answer. Multiple-answer problems (OlympiadBench) keep every answer, and a
+completion must give all of them (in any order); a unit (OlympiadBench's `unit` column) is stripped
+from the prediction before grading, since the reference answers carry none.
+
+| name | hub id (config, split) | columns read |
+|---|---|---|
+| gsm8k | openai/gsm8k (main, test) | question, answer ("... #### 72") |
+| math500 | HuggingFaceH4/MATH-500 (test) | problem, answer, subject, level, unique_id |
+| aime24 | HuggingFaceH4/aime_2024 (train) | id, problem, answer |
+| aime25 | math-ai/aime25 (test) | id, problem, answer |
+| amc23 | math-ai/amc23 (test) | id, question, answer (a float: 27.0) |
+| minerva | math-ai/minervamath (test) | question, answer |
+| olympiadbench | Hothan/OlympiadBench (OE_TO_maths_en_COMP, train) | id, question, final_answer |
+
+(OlympiadBench also: is_multiple_answer, unit; final_answer is a list of `$...$` strings.)
+
+Scores: greedy accuracy on every set; avg@k (the mean pass rate over k samples at a temperature)
+on the small ones (AIME, AMC: 30-40 problems, where one greedy pass is too noisy), as the paper's
+tables report them. `score` computes both from completions; generating them is the caller's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saerl.data.config import DataConfig
+from saerl.data.grading import grade_math
+from saerl.data.loaders import Mapped, Row, _read_rows, last_boxed, map_rows, read_jsonl
+from saerl.data.records import DataError, LoadReport, Record
+
+ANSWER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+"""Appended to every benchmark prompt (the instruction the Qwen2.5-Math evaluations use)."""
+MULTI_SEPARATOR = " ; "
+"""Joins the answers of a multiple-answer problem in `Record.answer` (never inside an answer)."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    hub_id: str
+    config: str | None
+    split: str
+    samples: int
+    """k of avg@k (1: greedy accuracy only)."""
+    mapper: Callable[[Row], Mapped | str]
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # AMC's 27.0 -> "27"
+    return str(value).strip()
+
+
+def _strip_dollars(answer: str) -> str:
+    answer = answer.strip()
+    return answer[1:-1].strip() if len(answer) > 1 and answer[0] == answer[-1] == "$" else answer
+
+
+def _gsm8k(row: Row) -> Mapped | str:
+    full = row.get("answer")
+    if not isinstance(full, str) or "####" not in full:
+        return "no_final_answer_marker"
+    return {"prompt": row.get("question"), "answer": full.rpartition("####")[2].strip().replace(",", "")}
+
+
+def _math500(row: Row) -> Mapped | str:
+    answer = _text(row.get("answer"))
+    if not answer and isinstance(row.get("solution"), str):
+        answer = last_boxed(row["solution"])
+    if not answer:
+        return "missing_answer"
+    meta = {"subject": row.get("subject"), "level": row.get("level")}
+    return {"id": row.get("unique_id"), "prompt": row.get("problem"), "answer": answer, "meta": meta}
+
+
+def _problem_answer(row: Row) -> Mapped | str:
+    """AIME 2024/2025: id, problem, answer (an integer 0-999, as text or a number)."""
+    answer = _text(row.get("answer"))
+    if not answer:
+        return "missing_answer"
+    return {"id": _text(row.get("id")), "prompt": row.get("problem"), "answer": answer}
+
+
+def _question_answer(row: Row) -> Mapped | str:
+    """AMC 2023 (id, question, answer as a float) and Minerva Math (question, answer)."""
+    answer = _text(row.get("answer"))
+    if not answer:
+        return "missing_answer"
+    return {"id": _text(row.get("id")), "prompt": row.get("question"), "answer": _strip_dollars(answer)}
+
+
+def _olympiad(row: Row) -> Mapped | str:
+    finals = row.get("final_answer")
+    if isinstance(finals, str):
+        finals = [finals]
+    if not isinstance(finals, (list, tuple)) or not finals:
+        return "missing_answer"
+    answers = [str(a).strip() for a in finals if str(a).strip()]
+    if not answers:
+        return "missing_answer"
+    multiple = bool(row.get("is_multiple_answer")) or len(answers) > 1
+    if multiple and len(answers) == 1:  # "$3$, $-3$" written as one string
+        answers = split_top_level(answers[0])
+    answers = [_strip_dollars(a) for a in answers]
+    meta = {"unit": _text(row.get("unit")) or "", "multiple": multiple, "subfield": row.get("subfield")}
+    return {
+        "id": _text(row.get("id")),
+        "prompt": row.get("question"),
+        "answer": MULTI_SEPARATOR.join(answers),
+        "meta": meta,
+    }
+
+
+def split_top_level(text: str, separators: str = ",;") -> list[str]:
+    """``text`` split at separators outside brackets and $...$ math: "$3$, $(1,2)$" -> 2 parts."""
+    parts, depth, math, start = [], 0, False, 0
+    for i, ch in enumerate(text):
+        if ch == "$":
+            math = not math
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch in separators and depth == 0 and not math:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts if p.strip()]
+
+
+BENCHMARKS: dict[str, Benchmark] = {
+    b.name: b
+    for b in (
+        Benchmark("gsm8k", "openai/gsm8k", "main", "test", 1, _gsm8k),
+        Benchmark("math500", "HuggingFaceH4/MATH-500", None, "test", 1, _math500),
+        Benchmark("aime24", "HuggingFaceH4/aime_2024", None, "train", 16, _problem_answer),
+        Benchmark("aime25", "math-ai/aime25", None, "test", 16, _problem_answer),
+        Benchmark("amc23", "math-ai/amc23", None, "test", 16, _question_answer),
+        Benchmark("minerva", "math-ai/minervamath", None, "test", 1, _question_answer),
+        Benchmark("olympiadbench", "Hothan/OlympiadBench", "OE_TO_maths_en_COMP", "train", 1, _olympiad),
+    )
+}
+
+
+def benchmark(name: str) -> Benchmark:
+    if name not in BENCHMARKS:
+        raise DataError(f"benchmark {name!r}: choose from {sorted(BENCHMARKS)}")
+    return BENCHMARKS[name]
+
+
+def load_benchmark(name: str, source: str | None = None) -> tuple[list[Record], LoadReport]:
+    """The benchmark's problems as records. ``source``: a local file or folder in the published
+    columns; None reads the hub id (needs a reachable hub). Bad rows are skipped and counted by reason."""
+    b = benchmark(name)
+    where = source or b.hub_id
+    path = Path(where)
+    if path.is_file() and path.suffix.lower() == ".jsonl":
+        rows, lines, _ = read_jsonl(path)
+        return map_rows(rows, b.mapper, DataConfig(source=where), name, positions=lines, unit="lines")
+    table, _ = _read_rows(where, b.split, b.config if source is None else None)
+    return map_rows(table, b.mapper, DataConfig(source=where), name)
+
+
+def with_instruction(prompt: str) -> str:
+    """The prompt as the model sees it: the problem, then the answer-format instruction."""
+    return f"{prompt}\n{ANSWER_INSTRUCTION}"
+
+
+def _without_unit(prediction: str, unit: str) -> str:
+    if not unit:
+        return prediction
+    for form in (f"\\text{{ {unit}}}", f"\\text{{{unit}}}", f"\\mathrm{{{unit}}}", unit):
+        prediction = prediction.replace(form, "")
+    return prediction
+
+
+def grade(completion: str, record: Record) -> bool:
+    """math-verify on the completion's final answer (its last \\boxed{}, else the whole text);
+    for multiple answers every reference must be matched by one predicted answer."""
+    boxed = last_boxed(completion)
+    prediction = _without_unit(boxed if boxed is not None else completion, str(record.meta.get("unit") or ""))
+    references = record.answer.split(MULTI_SEPARATOR)
+    if len(references) == 1:
+        return grade_math(f"\\boxed{{{prediction}}}" if boxed is not None else prediction, references[0])
+    parts = split_top_level(re.sub(r"\\text\{\s*and\s*\}|\band\b", ",", prediction))
+    if len(parts) != len(references):
+        return False
+    unmatched = list(references)
+    for part in parts:
+        hit = next((r for r in unmatched if grade_math(f"\\boxed{{{part}}}", r)), None)
+        if hit is None:
+            return False
+        unmatched.remove(hit)
+    return True
+
+
+def score(
+    records: Sequence[Record], greedy: Sequence[str], samples: Sequence[Sequence[str]] | None = None
+) -> dict[str, float]:
+    """{'accuracy': greedy accuracy, 'avg@k': mean over problems of the pass rate of k samples}
+    (the second only when samples are given)."""
+    if len(greedy) != len(records):
+        raise ValueError(f"score: {len(greedy)} greedy completions for {len(records)} problems")
+    out = {"accuracy": sum(grade(c, r) for c, r in zip(greedy, records, strict=True)) / max(1, len(records))}
+    if samples is not None:
+        if len(samples) != len(records) or any(not s for s in samples):
+            raise ValueError("score: every problem needs at least one sample")
+        k = len(samples[0])
+        rates = [sum(grade(c, r) for c in s) / len(s) for s, r in zip(samples, records, strict=True)]
+        out[f"avg@{k}"] = sum(rates) / max(1, len(rates))
+    return out
