@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from saerl.configlib import ConfigError
 from saerl.curriculum import coverage
 from saerl.curriculum.config import CurriculumConfig
-from saerl.curriculum.order import Signals, build_curriculum
+from saerl.curriculum.order import Signals, build_curriculum, proportional_quotas
 
 
 def naive_greedy(x, w, k, beta, ridge):
@@ -134,11 +134,9 @@ def test_per_cluster_selection_splits_the_budget_by_size():
     clusters = np.array([0] * 20 + [1] * 6 + [2] * 4)
     picked = coverage.greedy_logdet_per_cluster(x, w, clusters, 10, 4.0, 0.01)
     assert len(picked) == len(set(picked.tolist())) == 10
-    assert (
-        np.bincount(clusters[picked]).tolist() == coverage.cluster_quotas(np.array([20, 6, 4]), 10).tolist()
-    )
-    assert coverage.cluster_quotas(np.array([20, 6, 4]), 10).tolist() == [7, 2, 1]
-    assert coverage.cluster_quotas(np.array([1, 1]), 5).tolist() == [1, 1]
+    assert np.bincount(clusters[picked]).tolist() == proportional_quotas(np.array([20, 6, 4]), 10).tolist()
+    assert proportional_quotas(np.array([20, 6, 4]), 10).tolist() == [7, 2, 1]
+    assert proportional_quotas(np.array([1, 1]), 5).tolist() == [1, 1]
 
 
 def pool(n=96, d=24, seed=0):

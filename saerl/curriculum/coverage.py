@@ -125,17 +125,6 @@ def logdet(
     return float(value) if sign > 0 else float("-inf")
 
 
-def cluster_quotas(sizes: np.ndarray, budget: int) -> np.ndarray:
-    """Budget shares proportional to cluster size (largest remainders round up), capped by size."""
-    sizes = np.asarray(sizes, dtype=int)
-    budget = min(budget, int(sizes.sum()))
-    exact = budget * sizes / max(int(sizes.sum()), 1)
-    quota = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - quota), kind="stable")[: budget - int(quota.sum())]:
-        quota[i] += 1
-    return np.minimum(quota, sizes)
-
-
 def greedy_logdet_per_cluster(
     features: Any, weights: np.ndarray, clusters: np.ndarray, budget: int, beta: float, ridge: float
 ) -> np.ndarray:
@@ -145,10 +134,12 @@ def greedy_logdet_per_cluster(
     Returns the selected indices, cluster by cluster."""
     import scipy.sparse as sp
 
+    from saerl.curriculum.order import proportional_quotas
+
     x = sp.csr_matrix(features)
     labels = np.unique(clusters)
     members = [np.flatnonzero(clusters == c) for c in labels]
-    quotas = cluster_quotas(np.array([len(m) for m in members]), budget)
+    quotas = proportional_quotas(np.array([len(m) for m in members]), budget)
     picked = []
     for idx, quota in zip(members, quotas, strict=True):
         if quota:

@@ -140,18 +140,26 @@ def _mix(batches: list[np.ndarray], m: int) -> list[np.ndarray]:
     return [np.concatenate([b[: len(b) - m], received[t]]) for t, b in enumerate(batches)]
 
 
+def proportional_quotas(sizes: np.ndarray, budget: int) -> np.ndarray:
+    """Shares of ``budget`` proportional to ``sizes`` (largest remainders round up), each capped by
+    its size; they sum to min(budget, sum(sizes))."""
+    sizes = np.asarray(sizes, dtype=int)
+    budget = min(budget, int(sizes.sum()))
+    exact = budget * sizes / max(int(sizes.sum()), 1)
+    quota = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - quota), kind="stable")[: budget - int(quota.sum())]:
+        quota[i] += 1
+    return np.minimum(quota, sizes)
+
+
 def stratified(groups: list[np.ndarray], budget: int) -> list[np.ndarray]:
     """At most ``budget`` items in all: each group (a cluster's easy-to-hard order) keeps a share
     proportional to its size (largest remainders round), taken at evenly spaced positions along its
     order, so the selection still spans easy to hard."""
     sizes = np.array([len(g) for g in groups])
-    total = int(sizes.sum())
-    if budget >= total:
+    if budget >= int(sizes.sum()):
         return groups
-    exact = budget * sizes / total
-    quota = np.floor(exact).astype(int)
-    for i in np.argsort(-(exact - quota), kind="stable")[: budget - int(quota.sum())]:
-        quota[i] += 1
+    quota = proportional_quotas(sizes, budget)
     return [
         g[np.floor((np.arange(q) + 0.5) * len(g) / q).astype(int)] for g, q in zip(groups, quota, strict=True)
     ]
