@@ -199,3 +199,86 @@ def test_multiple_answers_split_outside_brackets_only():
     assert split_top_level("$(1,2)$, $(3,4)$") == ["$(1,2)$", "$(3,4)$"]
     assert split_top_level("(1, 2), [3, 4]; \\{5, 6\\}") == ["(1, 2)", "[3, 4]", "\\{5, 6\\}"]
     assert split_top_level("\\frac{1,2}{3}") == ["\\frac{1,2}{3}"]
+
+
+def test_benchmark_config_is_checked():
+    from saerl.config import load_experiment
+    from saerl.configlib import ConfigError
+
+    with pytest.raises(ConfigError, match=r"rl\.eval_benchmarks: unknown benchmark 'mmlu'"):
+        load_experiment(overrides=["rl.eval_benchmarks=[mmlu]"])
+    with pytest.raises(ConfigError, match=r"rl\.benchmark_files: \['aime24'\] not in rl\.eval_benchmarks"):
+        load_experiment(overrides=["rl.eval_benchmarks=[gsm8k]", "rl.benchmark_files={aime24: a.jsonl}"])
+    with pytest.raises(ConfigError, match=r"rl\.eval_splits: name at least one split"):
+        load_experiment(overrides=["rl.eval_splits=[]"])
+    with pytest.raises(ConfigError, match="OpenRLHF backend does not evaluate benchmarks"):
+        load_experiment(overrides=["rl.eval_benchmarks=[gsm8k]", "rl.backend=openrlhf"])
+
+
+def test_benchmarks_are_a_graph_node_keyed_by_their_files(tmp_path):
+    from saerl.config import load_experiment
+    from saerl.launch.graph import StageGraph
+
+    src = write_jsonl(tmp_path / "gsm8k.jsonl", FIXTURES["gsm8k"])
+    over = [
+        f"store_dir={tmp_path / 'store'}",
+        "rl.eval_benchmarks=[gsm8k, aime25]",
+        f"rl.benchmark_files={{gsm8k: {src}}}",
+    ]
+    graph = StageGraph(load_experiment(overrides=over))
+    node = graph.benchmarks
+    assert node.config["benchmarks"] == {"gsm8k": src, "aime25": ""}  # '' = the hub id
+    assert graph.run.inputs["benchmarks"] is node and graph.eval0.inputs["benchmarks"] is node
+    assert StageGraph(load_experiment(overrides=[f"store_dir={tmp_path / 'store'}"])).benchmarks is None
+    write_jsonl(tmp_path / "gsm8k.jsonl", FIXTURES["gsm8k"][:2])  # an edited copy is a new eval set
+    assert StageGraph(load_experiment(overrides=over)).benchmarks.key != node.key
+
+
+@pytest.mark.slow
+def test_a_run_evaluates_named_benchmarks_and_the_report_shows_them(tiny, tmp_path):
+    from conftest import RL_OVERRIDES
+
+    from analysis.report import write_report
+    from analysis.sources import rundirs
+    from saerl.config import load_experiment
+    from saerl.launch.local import build, train_run
+
+    overrides, store = tiny
+    files = {
+        name: write_jsonl(tmp_path / f"{name}.jsonl", FIXTURES[name]) for name in ("gsm8k", "olympiadbench")
+    }
+    cfg = load_experiment(
+        overrides=[
+            *overrides,
+            *RL_OVERRIDES,
+            "rl.steps=2",
+            "rl.eval_every=2",
+            "rl.save_every=2",
+            "rl.eval_splits=[]",
+            "rl.eval_benchmarks=[gsm8k, olympiadbench]",
+            f"rl.benchmark_files={{gsm8k: {files['gsm8k']}, olympiadbench: {files['olympiadbench']}}}",
+            f"runs_dir={tmp_path / 'runs'}",
+            "name=bench",
+        ]
+    )
+    built = build(cfg, store, "benchmarks")
+    assert built.manifest["info"]["sizes"] == {"gsm8k": 2, "olympiadbench": 2}
+    run = train_run(cfg, store)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "eval/average" in r]
+    assert [r["step"] for r in evals] == [0, 2]
+    assert all({"eval/gsm8k/accuracy", "eval/olympiadbench/accuracy"} <= set(r) for r in evals)
+    assert not any(k.startswith(("eval/eval_id", "eval/eval_ood")) for r in evals for k in r)
+    eval0 = build(cfg, store, "eval0")  # the OpenRLHF runs' step 0 reads the same sets
+    assert set(json.loads((eval0.path / "metrics.json").read_text())) == {
+        "eval/gsm8k/accuracy",
+        "eval/olympiadbench/accuracy",
+        "eval/average",
+    }
+    write_report(rundirs.load(tmp_path / "runs"), tmp_path / "rep", title="t", store_dir=None, n_boot=10)
+    header = next(
+        line
+        for line in (tmp_path / "rep" / "tables" / "main.md").read_text().splitlines()
+        if "| target" in line
+    )
+    assert "gsm8k" in header and "olympiadbench" in header and "average" in header

@@ -26,6 +26,7 @@ tables report them. `score` computes both from completions; generating them is t
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,10 @@ from typing import Any
 from saerl.data.config import DataConfig
 from saerl.data.grading import grade_math
 from saerl.data.loaders import Mapped, Row, _read_rows, last_boxed, map_rows, read_jsonl
-from saerl.data.records import DataError, LoadReport, Record
+from saerl.data.records import DataError, LoadReport, Record, read_records, write_records
+from saerl.store import Artifact, BuildContext
+
+VERSION = "1"  # the benchmarks stage: bump when the records a config produces change
 
 ANSWER_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 """Appended to every benchmark prompt (the instruction the Qwen2.5-Math evaluations use)."""
@@ -220,3 +224,28 @@ def score(
         rates = [sum(grade(c, r) for c in s) / len(s) for s, r in zip(samples, records, strict=True)]
         out[f"avg@{k}"] = sum(rates) / max(1, len(rates))
     return out
+
+
+def build_benchmarks(
+    ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Artifact], device: str
+) -> None:
+    """The benchmarks stage: ``params['benchmarks']`` maps each name to a local source ('' = its hub
+    id); writes ``<name>.jsonl`` (saerl records, the problem without the instruction)."""
+    sizes, skipped = {}, {}
+    for name, source in params["benchmarks"].items():
+        records, report = load_benchmark(name, source or None)
+        if not records:
+            raise DataError(
+                f"benchmark {name} ({source or benchmark(name).hub_id}): no usable rows\n{report.summary()}"
+            )
+        write_records(ctx.path / f"{name}.jsonl", records)
+        sizes[name], skipped[name] = len(records), dict(report.skipped)
+    ctx.info.update(sizes=sizes, skipped=skipped)
+
+
+def eval_set(artifact: Artifact, name: str, items: int) -> list[Record]:
+    """The first ``items`` problems of a built benchmark, prompts with the answer instruction."""
+    path = artifact.path / f"{name}.jsonl"
+    if not path.exists():
+        raise DataError(f"{artifact.path}: benchmark {name!r} was not built here")
+    return [dataclasses.replace(r, prompt=with_instruction(r.prompt)) for r in read_records(path)[:items]]

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from saerl.config import SaerlConfig, to_dict
 from saerl.configlib import flat_dict
 from saerl.curriculum import stage as curriculum_stage
+from saerl.data import benchmarks as benchmarks_stage
 from saerl.data import stage as data_stage
 from saerl.data.grading import resolve_grader_kind
 from saerl.fingerprint import FingerprintCache, fingerprint, hub_revision
@@ -53,6 +54,7 @@ class StageSpec:
 
 STAGES: dict[str, StageSpec] = {
     "data": StageSpec(data_stage.VERSION, "cpu"),
+    "benchmarks": StageSpec(benchmarks_stage.VERSION, "cpu"),
     "tokenizer": StageSpec(models_stage.TOKENIZER_VERSION, "cpu"),
     "model": StageSpec(models_stage.MODEL_VERSION, "gpu"),
     "activations": StageSpec(sae_stage.ACTIVATIONS_VERSION, "gpu"),
@@ -149,6 +151,23 @@ class StageGraph:
         elif source != "arith" and (rev := hub_revision(source, "dataset")):
             params["source_revision"] = rev  # a hub dataset: the commit it resolves to
         return Node("data", "data", params)
+
+    @functools.cached_property
+    def benchmarks(self) -> Node | None:
+        """The named benchmark sets the runs evaluate (None: none named)."""
+        rl = self.cfg.rl
+        if not rl.eval_benchmarks:
+            return None
+        sources = {name: rl.benchmark_files.get(name, "") for name in rl.eval_benchmarks}
+        params: dict[str, Any] = {"benchmarks": sources}
+        prints = {name: fp for name, src in sources.items() if src and (fp := self.content(src))}
+        if prints:
+            params["content"] = prints  # an edited local copy is a new eval set
+        return Node("benchmarks", "benchmarks", params)
+
+    def eval_inputs(self) -> dict[str, Node]:
+        """What evaluating a target needs: the data (its eval splits) and the benchmarks, if any."""
+        return {"data": self.data} | ({"benchmarks": self.benchmarks} if self.benchmarks else {})
 
     @functools.cached_property
     def tokenizer(self) -> Node:
@@ -297,7 +316,7 @@ class StageGraph:
             "config": to_dict(cfg),
             "variant": variant,
         }
-        inputs = {"data": self.data, "curriculum": self.curriculum, "target": self.target}
+        inputs = {**self.eval_inputs(), "curriculum": self.curriculum, "target": self.target}
         kind = ""
         if cfg.rl.backend == "openrlhf":  # OpenRLHF evaluates only after steps: step 0 is a node
             kind, inputs["eval0"] = "multi_gpu", self.eval0
@@ -307,9 +326,8 @@ class StageGraph:
     def eval0(self) -> Node:
         """The target's accuracy before RL, shared by every run of the target (OpenRLHF runs)."""
         params = rl_eval0.eval0_params(self.cfg.rl, self.grader)
-        return Node(
-            "eval0", f"eval0 {self.cfg.rl.target_model}", params, {"data": self.data, "target": self.target}
-        )
+        inputs = {**self.eval_inputs(), "target": self.target}
+        return Node("eval0", f"eval0 {self.cfg.rl.target_model}", params, inputs)
 
 
 def topological(targets: Iterable[Node]) -> list[Node]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from saerl.config import SaerlConfig
 from saerl.curriculum.stage import build_curriculum_file
+from saerl.data.benchmarks import build_benchmarks
 from saerl.data.stage import build_data
 from saerl.launch.graph import Node, StageGraph, topological
 from saerl.models.stage import build_model, build_tokenizer, check_external_model
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 Builder = Callable[[BuildContext, dict[str, Any], dict[str, Artifact], str], None]
 BUILDERS: dict[str, Builder] = {
     "data": build_data,
+    "benchmarks": build_benchmarks,
     "tokenizer": build_tokenizer,
     "model": build_model,
     "activations": build_activations,

@@ -86,9 +86,13 @@ def greedy_accuracy(
     max_new_tokens: int,
     batch_size: int = 64,
     progress: str | None = None,
+    grade_record: Callable[[str, Record], bool] | None = None,
 ) -> float:
+    """Greedy accuracy: ``grader(completion, reference answer)``, or ``grade_record(completion,
+    record)`` when given (benchmarks whose grading needs the record: units, multiple answers)."""
     if not records:
         raise ValueError("greedy_accuracy: no records to evaluate")
     prompts = [r.prompt for r in records]
     completions = generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress=progress)
-    return sum(grader(c, r.answer) for c, r in zip(completions, records, strict=True)) / len(records)
+    grade = grade_record or (lambda c, r: grader(c, r.answer))
+    return sum(grade(c, r) for c, r in zip(completions, records, strict=True)) / len(records)

@@ -23,7 +23,10 @@ def evaluate(
     cfg: RLConfig,
     progress: bool = False,
 ) -> dict[str, float]:
-    """Greedy accuracy per eval split and their average (``eval/average``)."""
+    """Greedy accuracy per eval set (the data's splits, then the named benchmarks, each graded by
+    its own rules) and their average (``eval/average``)."""
+    from saerl.data import benchmarks
+
     was_training = model.training
     model.eval()
     out = {
@@ -34,6 +37,7 @@ def evaluate(
             grader,
             cfg.eval_max_new_tokens,
             progress=f"eval {name}" if progress else None,
+            grade_record=benchmarks.grade if name in cfg.eval_benchmarks else None,
         )
         for name, recs in evals.items()
     }

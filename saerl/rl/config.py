@@ -122,7 +122,14 @@ class RLConfig:
     eval_every: int = 10
     """Greedy evaluation every N steps (and at step 0 and at the end)."""
     eval_splits: tuple[str, ...] = ("eval_id", "eval_ood")
-    """Data splits evaluated; on real data, the six benchmarks of docs/method.md as loaded sources."""
+    """Data splits evaluated (the miniature's); real data has only `train`: set [] and name benchmarks."""
+    eval_benchmarks: tuple[str, ...] = ()
+    """Named benchmarks evaluated beside the splits (gsm8k, math500, aime24, aime25, amc23, minerva,
+    olympiadbench: saerl/data/benchmarks.py), greedy, with the \\boxed{} answer instruction, graded
+    per benchmark (units, multiple answers); logged as eval/<name>/accuracy."""
+    benchmark_files: dict[str, str] = field(default_factory=dict)
+    """Local copies in the published columns, benchmark name -> file or folder; a benchmark not
+    named here is read from its hub id (needs a reachable hub)."""
     eval_items: int = 300
     """Items per eval split (300 keeps the noise near 2.6 points; docs/tools.md)."""
     eval_max_new_tokens: int = 96
@@ -154,5 +161,19 @@ class RLConfig:
         if self.algorithm == "sft" and self.backend != "trl":
             raise ValueError("algorithm: 'sft' (the SFT baseline) runs on the trl backend only")
         check_range(self, "overlong_buffer", low=0, high=self.max_completion_length - 1)
-        if not self.eval_splits:
-            raise ValueError("eval_splits: name at least one split to evaluate")
+        if not self.eval_splits and not self.eval_benchmarks:
+            raise ValueError("eval_splits: name at least one split (or rl.eval_benchmarks) to evaluate")
+        from saerl.data.benchmarks import BENCHMARKS
+
+        for name in (*self.eval_benchmarks, *self.benchmark_files):
+            if name not in BENCHMARKS:
+                raise ValueError(
+                    f"eval_benchmarks: unknown benchmark {name!r}; choose from {sorted(BENCHMARKS)}"
+                )
+        if extra := sorted(set(self.benchmark_files) - set(self.eval_benchmarks)):
+            raise ValueError(f"benchmark_files: {extra} not in rl.eval_benchmarks")
+        if self.eval_benchmarks and self.backend == "openrlhf":
+            raise ValueError(
+                "eval_benchmarks: the OpenRLHF backend does not evaluate benchmarks yet (its reward "
+                "grades answers only); evaluate its checkpoints with the trl backend"
+            )

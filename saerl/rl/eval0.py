@@ -13,13 +13,28 @@ from typing import Any
 
 from saerl.store import Artifact, BuildContext
 
-VERSION = "1"
+VERSION = "2"  # 2: benchmarks
+
+
+def eval_sets(inputs: dict[str, Artifact], splits: Any, benchmarks: Any, items: int) -> dict[str, list[Any]]:
+    """The first ``items`` records of each eval split, then of each named benchmark (its prompts
+    with the answer instruction): what every evaluation of a run reads."""
+    from saerl.data.benchmarks import eval_set
+    from saerl.data.stage import load_split
+
+    out = {split: load_split(inputs["data"], split)[:items] for split in splits}
+    for name in benchmarks:
+        if name in out:
+            raise ValueError(f"rl.eval_benchmarks: {name!r} is also an eval split")
+        out[name] = eval_set(inputs["benchmarks"], name, items)
+    return out
 
 
 def eval0_params(rl: Any, grader: str) -> dict[str, Any]:
     """What the evaluation depends on (hashed into its key): not the run's other RL settings."""
     return {
         "eval_splits": list(rl.eval_splits),
+        "eval_benchmarks": list(rl.eval_benchmarks),
         "eval_items": rl.eval_items,
         "eval_max_new_tokens": rl.eval_max_new_tokens,
         "grader": grader,
@@ -27,8 +42,8 @@ def eval0_params(rl: Any, grader: str) -> dict[str, Any]:
 
 
 def build_eval0(ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> None:
+    from saerl.data import benchmarks
     from saerl.data.grading import get_grader
-    from saerl.data.stage import load_split
     from saerl.models.generation import greedy_accuracy
     from saerl.models.loading import load_model, load_tokenizer
 
@@ -36,16 +51,19 @@ def build_eval0(ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Art
     tok = load_tokenizer(target.path)
     model = load_model(target.path, device)
     grader = get_grader(params["grader"])
+    named = params.get("eval_benchmarks", [])
+    evals = eval_sets(inputs, params["eval_splits"], named, params["eval_items"])
     start = time.time()
     metrics = {
-        f"eval/{split}/accuracy": greedy_accuracy(
+        f"eval/{name}/accuracy": greedy_accuracy(
             model,
             tok,
-            load_split(inputs["data"], split)[: params["eval_items"]],
+            records,
             grader,
             params["eval_max_new_tokens"],
+            grade_record=benchmarks.grade if name in named else None,
         )
-        for split in params["eval_splits"]
+        for name, records in evals.items()
     }
     metrics["eval/average"] = sum(metrics.values()) / len(metrics)
     (ctx.path / "metrics.json").write_text(json.dumps(metrics, indent=1))

@@ -160,6 +160,7 @@ def execute_run(params: dict[str, Any], inputs: dict[str, Artifact], device: str
 def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> Path:
     from saerl.curriculum.stage import FILE, read_curriculum
     from saerl.models.loading import load_tokenizer, model_facts
+    from saerl.rl.eval0 import eval_sets
     from saerl.rl.trl_backend import train_grpo
     from saerl.tracking import Tracker
 
@@ -169,7 +170,7 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
         return path
     cur, target = inputs["curriculum"], inputs["target"]
     table, cur_cfg = read_curriculum(cur.path / FILE)
-    evals = {split: load_split(inputs["data"], split)[: rl.eval_items] for split in rl.eval_splits}
+    evals = eval_sets(inputs, rl.eval_splits, rl.eval_benchmarks, rl.eval_items)
 
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
