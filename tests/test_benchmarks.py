@@ -211,8 +211,6 @@ def test_benchmark_config_is_checked():
         load_experiment(overrides=["rl.eval_benchmarks=[gsm8k]", "rl.benchmark_files={aime24: a.jsonl}"])
     with pytest.raises(ConfigError, match=r"rl\.eval_splits: name at least one split"):
         load_experiment(overrides=["rl.eval_splits=[]"])
-    with pytest.raises(ConfigError, match="OpenRLHF backend does not evaluate benchmarks"):
-        load_experiment(overrides=["rl.eval_benchmarks=[gsm8k]", "rl.backend=openrlhf"])
 
 
 def test_benchmarks_are_a_graph_node_keyed_by_their_files(tmp_path):
@@ -282,3 +280,25 @@ def test_a_run_evaluates_named_benchmarks_and_the_report_shows_them(tiny, tmp_pa
         if "| target" in line
     )
     assert "gsm8k" in header and "olympiadbench" in header and "average" in header
+
+
+def test_openrlhf_eval_labels_grade_benchmarks_by_their_rules(tmp_path):
+    from saerl.rl.openrlhf_reward import export_evals, score_one
+
+    records = load("olympiadbench", tmp_path)
+    out = tmp_path / "evals.jsonl"
+    assert export_evals({"olympiadbench": records}, out, "math", benchmarks=["olympiadbench"]) == 2
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert json.loads(rows[1]["label"]) == {
+        "id": "eval:olympiadbench:1607",
+        "answer": "5",
+        "grader": "benchmark",
+        "unit": "cm",
+    }
+    prompt = rows[1]["prompt"]
+    assert score_one(prompt + "so \\boxed{5 \\text{ cm}}<|im_end|>", prompt, rows[1]["label"]) == (
+        1.0,
+        "eval:olympiadbench:1607",
+    )
+    assert score_one(rows[0]["prompt"] + "\\boxed{3}", rows[0]["prompt"], rows[0]["label"])[0] == 0.0
+    assert score_one(rows[0]["prompt"] + "\\boxed{-3, 3}", rows[0]["prompt"], rows[0]["label"])[0] == 1.0

@@ -172,8 +172,3 @@ class RLConfig:
                 )
         if extra := sorted(set(self.benchmark_files) - set(self.eval_benchmarks)):
             raise ValueError(f"benchmark_files: {extra} not in rl.eval_benchmarks")
-        if self.eval_benchmarks and self.backend == "openrlhf":
-            raise ValueError(
-                "eval_benchmarks: the OpenRLHF backend does not evaluate benchmarks yet (its reward "
-                "grades answers only); evaluate its checkpoints with the trl backend"
-            )

@@ -7,7 +7,8 @@ It swallows exceptions (the sample then gets no reward), so this function never 
 malformed scores 0. It imports only saerl's grading (and torch, which OpenRLHF's environment has);
 the grader uses no signal-based timeout off the main thread.
 
-Each label is JSON: {"id", "answer", "grader"}; the id of every scored sample is appended, one line
+Each label is JSON: {"id", "answer", "grader"} (grader "benchmark" adds "unit": a named
+benchmark's own rules, ``saerl.data.benchmarks.grade``); the id of every scored sample is appended, one line
 per call, to ``$SAERL_ORDER_LOG.<pid>`` when that variable is set, so the order in which the
 trainer saw the prompts can be compared with the curriculum afterwards.
 """
@@ -29,8 +30,9 @@ _SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>|</s>|<s>|<eos>|<pad>")
 _LOCK = threading.Lock()
 
 
-def label_for(record_id: str, answer: str, grader: str) -> str:
-    return json.dumps({"id": record_id, "answer": answer, "grader": grader}, sort_keys=True)
+def label_for(record_id: str, answer: str, grader: str, unit: str = "") -> str:
+    label = {"id": record_id, "answer": answer, "grader": grader} | ({"unit": unit} if unit else {})
+    return json.dumps(label, sort_keys=True)
 
 
 def response_of(query: str, prompt: str) -> str:
@@ -43,8 +45,16 @@ def score_one(query: Any, prompt: Any, label: Any) -> tuple[float, str]:
     """(reward in {0, 1}, record id); malformed input of any kind scores 0."""
     try:
         meta = json.loads(label)
-        grader = get_grader(meta.get("grader", "math"))
         response = response_of(str(query), str(prompt))
+        if meta.get("grader") == "benchmark":
+            from saerl.data.benchmarks import grade
+            from saerl.data.records import Record
+
+            record = Record(
+                str(meta.get("id", "")), "", str(meta["answer"]), meta={"unit": meta.get("unit", "")}
+            )
+            return (1.0 if grade(response, record) else 0.0), record.id
+        grader = get_grader(meta.get("grader", "math"))
         return (1.0 if grader(response, str(meta["answer"])) else 0.0), str(meta.get("id", ""))
     except Exception:
         return 0.0, ""
@@ -84,14 +94,20 @@ def export_prompts(curriculum: Any, path: Path, grader: str) -> int:
     return len(rows["id"])
 
 
-def export_evals(evals: Mapping[str, Sequence[Any]], path: Path, grader: str) -> int:
+def export_evals(
+    evals: Mapping[str, Sequence[Any]], path: Path, grader: str, benchmarks: Sequence[str] = ()
+) -> int:
     """Eval sets as one OpenRLHF eval file: ``datasource`` = the set's name (OpenRLHF logs
-    ``eval/eval_<datasource>_pass1``), ids ``eval:<set>:<id>`` (the order audit skips them)."""
+    ``eval/eval_<datasource>_pass1``), ids ``eval:<set>:<id>`` (the order audit skips them); sets
+    named in ``benchmarks`` are graded by their benchmark's rules."""
     n = 0
     with path.open("w") as fh:
         for name, records in evals.items():
             for r in records:
-                label = label_for(f"eval:{name}:{r.id}", r.answer, grader)
+                kind, unit = (
+                    ("benchmark", str(r.meta.get("unit") or "")) if name in benchmarks else (grader, "")
+                )
+                label = label_for(f"eval:{name}:{r.id}", r.answer, kind, unit)
                 fh.write(json.dumps({"prompt": r.prompt, "label": label, "datasource": name}) + "\n")
                 n += 1
     return n

@@ -100,7 +100,7 @@ def reward_file() -> str:
 def prepare(spec: LaunchSpec, params: dict[str, Any], inputs: dict[str, Any], python: str) -> None:
     """Rank 0, before Ray: the run folder, OpenRLHF's input files and the step-0 evaluation."""
     from saerl.curriculum.stage import FILE, read_curriculum
-    from saerl.data.stage import load_split
+    from saerl.rl.eval0 import eval_sets
     from saerl.rl.openrlhf_reward import export_evals, export_prompts
     from saerl.rl.run import _set_status, condition, status
     from saerl.store import atomic_write_text, git_sha
@@ -114,8 +114,8 @@ def prepare(spec: LaunchSpec, params: dict[str, Any], inputs: dict[str, Any], py
     (run_dir / "condition.json").write_text(json.dumps(cond, indent=1))
     table, _ = read_curriculum(inputs["curriculum"].path / FILE)
     export_prompts(table, Path(spec.paths.prompts), params["grader"])
-    evals = {split: load_split(inputs["data"], split)[: rl.eval_items] for split in rl.eval_splits}
-    export_evals(evals, Path(spec.paths.evals), params["grader"])
+    evals = eval_sets(inputs, rl.eval_splits, rl.eval_benchmarks, rl.eval_items)
+    export_evals(evals, Path(spec.paths.evals), params["grader"], rl.eval_benchmarks)
     atomic_write_text(files / "command.sh", spec.script(python))
     if not status(run_dir).get("step0_logged"):
         log_step0(run_dir, config, params, cond, inputs["eval0"])
