@@ -141,3 +141,25 @@ def test_models_stage_builds_once_and_records_figures(store, monkeypatch):
     monkeypatch.setattr(sft_module, "run_sft", must_not_train)
     second = {n.label[6:]: LocalExecutor(store).materialize(n) for n in StageGraph(cfg).models()}
     assert {k: a.path for k, a in second.items()} == {k: a.path for k, a in first.items()}
+
+
+def test_chat_generation_stops_at_the_turn_end_of_a_base_models_tokenizer(tiny):
+    """Base Qwen2.5's EOS is <|endoftext|>, not the chat turn's <|im_end|>: both must stop."""
+    from saerl.config import load_experiment
+    from saerl.launch.local import build
+    from saerl.models.generation import chat_turn_end, stop_token_ids
+    from saerl.models.loading import load_tokenizer
+    from saerl.rl.trl_backend import rollout_stops
+
+    overrides, store = tiny
+    folder = build(load_experiment(overrides=overrides), store, "tokenizer").path
+    tok = load_tokenizer(folder)
+    im_end, text_end = tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")
+    assert chat_turn_end(tok) == im_end
+    assert stop_token_ids(tok) == [im_end]  # the miniature: EOS is the turn end already
+    tok.eos_token = "<|endoftext|>"  # as a base Qwen2.5 tokenizer
+    assert stop_token_ids(tok, text_end) == [text_end, im_end]
+    assert stop_token_ids(tok, [text_end, im_end]) == [text_end, im_end]
+    assert rollout_stops(str(folder), tok) == {"eos_token_id": [text_end, im_end]}  # no generation config
+    tok.chat_template = None
+    assert chat_turn_end(tok) is None and stop_token_ids(tok, text_end) == [text_end]

@@ -39,6 +39,8 @@ def generate(
         if temperature is None
         else {"do_sample": True, "temperature": temperature, "top_p": 1.0, "top_k": 0}
     )
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    stop_ids = stop_token_ids(tokenizer, configured) if chat_template else [tokenizer.eos_token_id]
     starts = range(0, len(order), batch_size)
     bar = tqdm(starts, desc=progress, unit="batch", leave=False, disable=progress is None or None)
     for b, start in enumerate(bar):
@@ -54,12 +56,46 @@ def generate(
                 num_return_sequences=samples,
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
+                eos_token_id=stop_ids,
             )
         decoded = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         for j, i in enumerate(idx):
             out[i] = decoded[j * samples : (j + 1) * samples]
     return out
+
+
+def chat_turn_end(tokenizer: Any) -> int | None:
+    """The special token the chat template closes an assistant turn with (Qwen's <|im_end|>,
+    Llama 3's <|eot_id|>, ...), found by rendering a short exchange; None without a template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    marker = "SAERL_TURN_END_PROBE"
+    try:
+        text = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "q"}, {"role": "assistant", "content": marker}], tokenize=False
+        )
+    except Exception:  # a template that cannot render an assistant turn: nothing to add
+        return None
+    after = text.split(marker, 1)[1] if marker in text else ""
+    specials = set(tokenizer.all_special_tokens) | set(getattr(tokenizer, "added_tokens_encoder", {}))
+    for token in sorted(specials, key=len, reverse=True):
+        if token and after.lstrip(" ").startswith(token):
+            return int(tokenizer.convert_tokens_to_ids(token))
+    return None
+
+
+def stop_token_ids(tokenizer: Any, configured: Any = None) -> list[int]:
+    """Where chat-formatted generation stops: the model's generation-config EOS id(s), the
+    tokenizer's EOS and the chat template's turn end. For a base model (Qwen2.5's EOS is
+    <|endoftext|>) the turn end is not an EOS, and chat-formatted generations would run to the
+    length limit without it. ``configured``: the generation config's ``eos_token_id`` (int, list
+    or None)."""
+    ids: list[int] = []
+    for value in (configured, tokenizer.eos_token_id, chat_turn_end(tokenizer)):
+        for i in value if isinstance(value, (list, tuple)) else [value]:
+            if i is not None and int(i) not in ids:
+                ids.append(int(i))
+    return ids
 
 
 def generate_greedy(

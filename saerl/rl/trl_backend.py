@@ -123,6 +123,21 @@ def audited_reward(
     return wrapped
 
 
+def rollout_stops(model_path: str, tokenizer: Any) -> dict[str, Any] | None:
+    """TRL stops rollouts at the model's generation-config EOS and the tokenizer's EOS; a base model's
+    chat turn end (Qwen2.5's <|im_end|>) is neither, so it is added (None: nothing to add)."""
+    from transformers import GenerationConfig
+
+    from saerl.models.generation import stop_token_ids
+
+    try:
+        configured = GenerationConfig.from_pretrained(model_path).eos_token_id
+    except OSError:  # no generation_config.json: the tokenizer's EOS and the turn end
+        configured = None
+    stops = stop_token_ids(tokenizer, configured)
+    return {"eos_token_id": stops} if len(stops) > 1 else None
+
+
 def train_grpo(
     cfg: RLConfig,
     run_dir: Path,
@@ -144,7 +159,8 @@ def train_grpo(
     args = GRPOConfig(
         **grpo_args(
             cfg, str(run_dir / "checkpoints"), first_batch_size(curriculum), device.startswith("cuda")
-        )
+        ),
+        generation_kwargs=rollout_stops(model_path, tokenizer),
     )
     rewards: list[Any] = [
         audited_reward(make_reward(grader_kind), run_dir / "order.jsonl", cfg.updates_per_batch)
