@@ -302,3 +302,29 @@ def test_openrlhf_eval_labels_grade_benchmarks_by_their_rules(tmp_path):
     )
     assert score_one(rows[0]["prompt"] + "\\boxed{3}", rows[0]["prompt"], rows[0]["label"])[0] == 0.0
     assert score_one(rows[0]["prompt"] + "\\boxed{-3, 3}", rows[0]["prompt"], rows[0]["label"])[0] == 1.0
+
+
+def test_the_answer_instruction_reaches_every_prompt_a_model_answers(tmp_path):
+    import pyarrow as pa
+
+    from saerl.config import load_experiment
+    from saerl.data.benchmarks import ANSWER_INSTRUCTION
+    from saerl.launch.graph import StageGraph
+    from saerl.rl.openrlhf_reward import export_prompts
+    from saerl.rl.trl_backend import curriculum_dataset
+
+    table = pa.table({"id": ["a"], "prompt": ["1+1?"], "answer": ["2"]})
+    assert (
+        curriculum_dataset(table, ANSWER_INSTRUCTION)["prompt"][0][0]["content"]
+        == f"1+1?\n{ANSWER_INSTRUCTION}"
+    )
+    assert curriculum_dataset(table)["prompt"][0][0]["content"] == "1+1?"
+    export_prompts(table, tmp_path / "p.jsonl", "math", ANSWER_INSTRUCTION)
+    assert json.loads((tmp_path / "p.jsonl").read_text())["prompt"] == f"1+1?\n{ANSWER_INSTRUCTION}"
+    store = f"store_dir={tmp_path / 'store'}"
+    plain = StageGraph(load_experiment(overrides=[store]))
+    told = StageGraph(load_experiment(overrides=[store, "rl.instruction=Box it."]))
+    # the labels are asked what the target is asked; the SAE's inputs do not change
+    assert told.labels("train", 600).config["instruction"] == "Box it."
+    assert told.labels("train", 600).key != plain.labels("train", 600).key
+    assert told.features.key == plain.features.key and told.eval0.key != plain.eval0.key

@@ -36,7 +36,7 @@ from typing import Any
 from saerl.data.config import DataConfig
 from saerl.data.grading import grade_math
 from saerl.data.loaders import Mapped, Row, _read_rows, last_boxed, map_rows, read_jsonl
-from saerl.data.records import DataError, LoadReport, Record, read_records, write_records
+from saerl.data.records import DataError, LoadReport, Record, instructed, read_records, write_records
 from saerl.store import Artifact, BuildContext
 
 VERSION = "1"  # the benchmarks stage: bump when the records a config produces change
@@ -178,7 +178,7 @@ def load_benchmark(name: str, source: str | None = None) -> tuple[list[Record], 
 
 def with_instruction(prompt: str) -> str:
     """The prompt as the model sees it: the problem, then the answer-format instruction."""
-    return f"{prompt}\n{ANSWER_INSTRUCTION}"
+    return instructed(prompt, ANSWER_INSTRUCTION)
 
 
 def _without_unit(prediction: str, unit: str) -> str:

@@ -16,6 +16,11 @@ class DataError(ValueError):
     """A data problem a person can fix, naming the file and, where it applies, the row."""
 
 
+def instructed(prompt: str, instruction: str) -> str:
+    """The prompt a model answers: the problem, then the answer-format instruction (if any)."""
+    return f"{prompt}\n{instruction}" if instruction else prompt
+
+
 @dataclass(frozen=True)
 class Record:
     id: str

@@ -246,6 +246,8 @@ class StageGraph:
             "seed": d.seed,
             "grader": self.grader,
         }
+        if self.cfg.rl.instruction:  # what the label model is asked, exactly as the RL target is
+            params["instruction"] = self.cfg.rl.instruction
         size = "all" if n is None else n
         return Node(
             "labels", f"labels {split}/{size}", params, {"data": self.data, "model": self.label_model}

@@ -123,6 +123,10 @@ class RLConfig:
     """Greedy evaluation every N steps (and at step 0 and at the end)."""
     eval_splits: tuple[str, ...] = ("eval_id", "eval_ood")
     """Data splits evaluated (the miniature's); real data has only `train`: set [] and name benchmarks."""
+    instruction: str = ""
+    """Appended (after a newline) to every prompt the models answer: RL rollouts, rollout labels and
+    evaluation of the data's splits (benchmarks add their own \\boxed{} instruction); never to what
+    the SAE reads. The real-model profile (configs/real.yaml) sets the \\boxed{} instruction."""
     eval_benchmarks: tuple[str, ...] = ()
     """Named benchmarks evaluated beside the splits (gsm8k, math500, aime24, aime25, amc23, minerva,
     olympiadbench: saerl/data/benchmarks.py), greedy, with the \\boxed{} answer instruction, graded

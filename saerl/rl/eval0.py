@@ -16,13 +16,24 @@ from saerl.store import Artifact, BuildContext
 VERSION = "2"  # 2: benchmarks
 
 
-def eval_sets(inputs: dict[str, Artifact], splits: Any, benchmarks: Any, items: int) -> dict[str, list[Any]]:
-    """The first ``items`` records of each eval split, then of each named benchmark (its prompts
-    with the answer instruction): what every evaluation of a run reads."""
+def eval_sets(
+    inputs: dict[str, Artifact], splits: Any, benchmarks: Any, items: int, instruction: str = ""
+) -> dict[str, list[Any]]:
+    """The first ``items`` records of each eval split (prompts with ``instruction``), then of each
+    named benchmark (prompts with its answer instruction): what every evaluation of a run reads."""
+    import dataclasses
+
     from saerl.data.benchmarks import eval_set
+    from saerl.data.records import instructed
     from saerl.data.stage import load_split
 
-    out = {split: load_split(inputs["data"], split)[:items] for split in splits}
+    out = {
+        split: [
+            dataclasses.replace(r, prompt=instructed(r.prompt, instruction))
+            for r in load_split(inputs["data"], split)[:items]
+        ]
+        for split in splits
+    }
     for name in benchmarks:
         if name in out:
             raise ValueError(f"rl.eval_benchmarks: {name!r} is also an eval split")
@@ -35,6 +46,7 @@ def eval0_params(rl: Any, grader: str) -> dict[str, Any]:
     return {
         "eval_splits": list(rl.eval_splits),
         "eval_benchmarks": list(rl.eval_benchmarks),
+        "instruction": rl.instruction,
         "eval_items": rl.eval_items,
         "eval_max_new_tokens": rl.eval_max_new_tokens,
         "grader": grader,
@@ -52,7 +64,9 @@ def build_eval0(ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Art
     model = load_model(target.path, device)
     grader = get_grader(params["grader"])
     named = params.get("eval_benchmarks", [])
-    evals = eval_sets(inputs, params["eval_splits"], named, params["eval_items"])
+    evals = eval_sets(
+        inputs, params["eval_splits"], named, params["eval_items"], params.get("instruction", "")
+    )
     start = time.time()
     metrics = {
         f"eval/{name}/accuracy": greedy_accuracy(

@@ -81,15 +81,16 @@ def reward_func(
     return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": {"correct": rewards.clone()}}
 
 
-def export_prompts(curriculum: Any, path: Path, grader: str) -> int:
+def export_prompts(curriculum: Any, path: Path, grader: str, instruction: str = "") -> int:
     """The curriculum table, in training order, as OpenRLHF prompt rows: {"prompt", "label",
-    "datasource"}; returns the row count."""
+    "datasource"} (the prompt with ``instruction`` appended); returns the row count."""
+    from saerl.data.records import instructed
+
     rows = curriculum.to_pydict()
     with path.open("w") as fh:
         for rid, prompt, answer in zip(rows["id"], rows["prompt"], rows["answer"], strict=True):
-            fh.write(
-                json.dumps({"prompt": prompt, "label": label_for(rid, answer, grader), "datasource": "train"})
-            )
+            row = {"prompt": instructed(prompt, instruction), "label": label_for(rid, answer, grader)}
+            fh.write(json.dumps(row | {"datasource": "train"}))
             fh.write("\n")
     return len(rows["id"])
 

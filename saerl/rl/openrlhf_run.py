@@ -113,8 +113,8 @@ def prepare(spec: LaunchSpec, params: dict[str, Any], inputs: dict[str, Any], py
     cond = condition(config, params.get("variant", "")) | target_facts(inputs["target"].path)
     (run_dir / "condition.json").write_text(json.dumps(cond, indent=1))
     table, _ = read_curriculum(inputs["curriculum"].path / FILE)
-    export_prompts(table, Path(spec.paths.prompts), params["grader"])
-    evals = eval_sets(inputs, rl.eval_splits, rl.eval_benchmarks, rl.eval_items)
+    export_prompts(table, Path(spec.paths.prompts), params["grader"], rl.instruction)
+    evals = eval_sets(inputs, rl.eval_splits, rl.eval_benchmarks, rl.eval_items, rl.instruction)
     export_evals(evals, Path(spec.paths.evals), params["grader"], rl.eval_benchmarks)
     atomic_write_text(files / "command.sh", spec.script(python))
     if not status(run_dir).get("step0_logged"):

@@ -170,7 +170,7 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
         return path
     cur, target = inputs["curriculum"], inputs["target"]
     table, cur_cfg = read_curriculum(cur.path / FILE)
-    evals = eval_sets(inputs, rl.eval_splits, rl.eval_benchmarks, rl.eval_items)
+    evals = eval_sets(inputs, rl.eval_splits, rl.eval_benchmarks, rl.eval_items, rl.instruction)
 
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -86,14 +86,16 @@ def grpo_args(cfg: RLConfig, output_dir: str, prompts_per_batch: int, on_gpu: bo
     }
 
 
-def curriculum_dataset(curriculum: Any) -> Any:
+def curriculum_dataset(curriculum: Any, instruction: str = "") -> Any:
     """The curriculum table (in training order) as TRL's conversational prompt dataset."""
     from datasets import Dataset
+
+    from saerl.data.records import instructed
 
     rows = curriculum.to_pydict()
     return Dataset.from_dict(
         {
-            "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"]],
+            "prompt": [[{"role": "user", "content": instructed(p, instruction)}] for p in rows["prompt"]],
             "answer": rows["answer"],
             "id": rows["id"],
         }
@@ -175,7 +177,7 @@ def train_grpo(
         model=model_path,
         reward_funcs=rewards,
         args=args,
-        train_dataset=curriculum_dataset(curriculum),
+        train_dataset=curriculum_dataset(curriculum, cfg.instruction),
         processing_class=tokenizer,
         callbacks=[track],
     )

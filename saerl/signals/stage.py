@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from saerl.data.grading import get_grader
-from saerl.data.records import Record
+from saerl.data.records import Record, instructed
 from saerl.data.stage import load_split
 from saerl.models.loading import load_model, load_tokenizer
 from saerl.models.stage import model_name
@@ -47,7 +47,7 @@ def build_labels(ctx: BuildContext, p: dict[str, Any], inputs: dict[str, Artifac
     split, model = p["split"], inputs["model"]
     records = subset(load_split(inputs["data"], split), p["n"], p["seed"], f"labels/{split}")
     tok = load_tokenizer(model.path)
-    prompts = [r.prompt for r in records]
+    prompts = [instructed(r.prompt, p.get("instruction", "")) for r in records]
     start = time.perf_counter()
     k, temp, max_new = p["samples"], p["temperature"], p["max_new_tokens"]
     if p["backend"] == "vllm":
