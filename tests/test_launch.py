@@ -151,3 +151,52 @@ def test_debug_profile_runs_the_same_graph_through_submitit(tiny, tmp_path, caps
     capsys.readouterr()
     assert main(["sweep", str(sweep), "CLUSTER=debug"]) == 0
     assert "submitted 0 job(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("sweep", "runs"),
+    [
+        ("paper-main", 12),
+        ("paper-transfer", 12),
+        ("paper-ablations", 9),
+        ("paper-rho", 5),
+        ("paper-pretrained-sae", 6),
+    ],
+)
+def test_the_paper_sweeps_plan_on_the_h100_profile_with_their_gpu_hours(sweep, runs, tmp_path):
+    """Each paper sweep file plans without error (offline: hub ids are external nodes) and its header
+    states the GPU-hours the plan estimates."""
+    import re
+    import subprocess
+
+    root = Path(__file__).parent.parent
+    saerl = str(root / ".venv/bin/saerl")
+    out = subprocess.run(
+        [saerl, "plan", f"sweeps/{sweep}.yaml", "CLUSTER=h100", f"store_dir={tmp_path}"],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"{runs} run(s)" in out.stdout + out.stderr
+    hours = re.search(r"GPU-hours \(estimate\): ([\d.]+) for the whole sweep", out.stdout).group(1)
+    stated = float(hours)
+    header = (root / "sweeps" / f"{sweep}.yaml").read_text()
+    assert f"{stated:,.1f}".rstrip("0").rstrip(".") in header  # the header quotes the plan
+
+
+def test_a_sweep_may_name_its_base_config_file(tmp_path):
+    from saerl.config import ConfigError
+    from saerl.launch.sweep import read_sweep
+
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "base.yaml").write_text("rl:\n  steps: 7\n")
+    (tmp_path / "sweeps").mkdir()
+    sweep = tmp_path / "sweeps" / "s.yaml"
+    sweep.write_text("name: s\nconfig: ../configs/base.yaml\ngrid:\n  rl.seed: [0, 1]\n")
+    assert read_sweep(sweep).base == {"rl": {"steps": 7}}
+    sweep.write_text("name: s\nconfig: ../configs/missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"config \.\./configs/missing\.yaml: cannot read"):
+        read_sweep(sweep)
+    (tmp_path / "configs" / "list.yaml").write_text("- 1\n")
+    sweep.write_text("name: s\nconfig: ../configs/list.yaml\n")
+    with pytest.raises(ConfigError, match="is not a mapping"):
+        read_sweep(sweep)

@@ -108,7 +108,7 @@ def test_the_miniature_command_matches_the_golden_file():
 
 
 def test_the_paper_sweeps_commands_match_the_golden_file():
-    """One line per run of sweeps/paper-main.yaml (GRPO, 128 x 8, 1.5B and 7B targets)."""
+    """One line per run of sweeps/paper-main.yaml (GRPO and DAPO, 128 x 8, Qwen2.5-Math-1.5B)."""
     lines = []
     for g in sweep_graphs(read_sweep(ROOT / "sweeps" / "paper-main.yaml", [])):
         name = g.run.params["name"].rsplit("-", 1)[0]  # without the identity hash, which any new key moves
@@ -426,11 +426,11 @@ def test_a_dry_run_of_the_paper_sweep_writes_sbatch_scripts_and_openrlhf_command
         env={**os.environ, "WANDB_API_KEY": "secret-key-never-written"},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert "would submit 23 job(s)" in out.stdout
+    assert "would submit 22 job(s)" in out.stdout  # 10 stage jobs (benchmarks, one eval0), 12 runs
     dry = tmp_path / "runs" / "paper-main" / "slurm-logs" / "dry-run"
     scripts = sorted(dry.glob("*.openrlhf.sh"))
-    assert len(scripts) == 12  # 2 targets x 2 methods x 3 seeds
-    assert len(list(dry.glob("*eval0*.sbatch"))) == 2  # one step-0 evaluation per target
+    assert len(scripts) == 12  # 2 algorithms x 2 methods x 3 seeds
+    assert len(list(dry.glob("*eval0*.sbatch"))) == 1  # one step-0 evaluation per target
     for script in scripts:
         text = script.read_text()
         assert "secret-key-never-written" not in text

@@ -3,7 +3,8 @@ grid point locally, in order, through the same stages as `saerl train` (cached s
 finished runs are skipped, interrupted ones resume), then prints a summary from the run folders.
 
     name: miniature            # experiment name: W&B group and runs/<name>/
-    config: {...}              # optional base config, same schema as a config file
+    config: {...}              # optional base config, same schema as a config file, or the path
+                               # of one (relative to the sweep file), e.g. ../configs/real.yaml
     overrides: [k=v, ...]      # optional overrides on top of it
     grid:                      # cartesian product, in the order written
       rl.target_model: [qwen2-s, llama-s]
@@ -48,8 +49,10 @@ def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
         raise ConfigError(f"{path}: grid must map dotted keys to lists of values")
     if not isinstance(spec.get("overrides") or [], list):
         raise ConfigError(f"{path}: overrides must be a list of key=value strings")
+    if isinstance(spec.get("config"), str):
+        spec["config"] = _base_file(path, spec["config"])
     if not isinstance(spec.get("config") or {}, dict):
-        raise ConfigError(f"{path}: config must be a mapping")
+        raise ConfigError(f"{path}: config must be a mapping or the path of a config file")
     unknown = set(spec) - {"name", "config", "overrides", "grid"}
     if unknown:
         raise ConfigError(
@@ -69,6 +72,20 @@ def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
     for point in sweep.points:  # fail on a bad key before any work starts
         config_for(sweep, point)
     return sweep
+
+
+def _base_file(sweep_path: Path, name: str) -> dict[str, Any]:
+    """The mapping of a base config file named by a sweep (relative to the sweep file)."""
+    base = (sweep_path.parent / name).resolve() if not Path(name).is_absolute() else Path(name)
+    try:
+        tree = yaml.safe_load(base.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"{sweep_path}: config {name}: cannot read {base} ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{sweep_path}: config {name}: not YAML ({exc})") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{sweep_path}: config {name}: {base} is not a mapping")
+    return tree
 
 
 def config_for(sweep: Sweep, point: list[str]) -> SaerlConfig:
