@@ -242,9 +242,8 @@ def test_a_run_evaluates_named_benchmarks_and_the_report_shows_them(tiny, tmp_pa
     from saerl.launch.local import build, train_run
 
     overrides, store = tiny
-    files = {
-        name: write_jsonl(tmp_path / f"{name}.jsonl", FIXTURES[name]) for name in ("gsm8k", "olympiadbench")
-    }
+    names = ("gsm8k", "olympiadbench", "aime25")
+    files = {name: write_jsonl(tmp_path / f"{name}.jsonl", FIXTURES[name]) for name in names}
     cfg = load_experiment(
         overrides=[
             *overrides,
@@ -253,24 +252,33 @@ def test_a_run_evaluates_named_benchmarks_and_the_report_shows_them(tiny, tmp_pa
             "rl.eval_every=2",
             "rl.save_every=2",
             "rl.eval_splits=[]",
-            "rl.eval_benchmarks=[gsm8k, olympiadbench]",
-            f"rl.benchmark_files={{gsm8k: {files['gsm8k']}, olympiadbench: {files['olympiadbench']}}}",
+            "rl.eval_benchmarks=[gsm8k, olympiadbench, aime25]",
+            "rl.eval_batch_size=3",
+            "rl.benchmark_files={" + ", ".join(f"{k}: {v}" for k, v in files.items()) + "}",
             f"runs_dir={tmp_path / 'runs'}",
             "name=bench",
         ]
     )
     built = build(cfg, store, "benchmarks")
-    assert built.manifest["info"]["sizes"] == {"gsm8k": 2, "olympiadbench": 2}
+    assert built.manifest["info"]["sizes"] == {"gsm8k": 2, "olympiadbench": 2, "aime25": 2}
     run = train_run(cfg, store)
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if "eval/average" in r]
     assert [r["step"] for r in evals] == [0, 2]
-    assert all({"eval/gsm8k/accuracy", "eval/olympiadbench/accuracy"} <= set(r) for r in evals)
+    assert all(
+        {"eval/gsm8k/accuracy", "eval/olympiadbench/accuracy", "eval/aime25/accuracy"} <= set(r)
+        for r in evals
+    )
+    # avg@16 at the final evaluation only, for the set that publishes it, outside the average
+    assert "eval/aime25/avg@16" not in evals[0] and 0 <= evals[-1]["eval/aime25/avg@16"] <= 1
+    accuracies = [v for k, v in evals[-1].items() if k.endswith("/accuracy")]
+    assert evals[-1]["eval/average"] == pytest.approx(sum(accuracies) / 3)
     assert not any(k.startswith(("eval/eval_id", "eval/eval_ood")) for r in evals for k in r)
     eval0 = build(cfg, store, "eval0")  # the OpenRLHF runs' step 0 reads the same sets
     assert set(json.loads((eval0.path / "metrics.json").read_text())) == {
         "eval/gsm8k/accuracy",
         "eval/olympiadbench/accuracy",
+        "eval/aime25/accuracy",
         "eval/average",
     }
     write_report(rundirs.load(tmp_path / "runs"), tmp_path / "rep", title="t", store_dir=None, n_boot=10)

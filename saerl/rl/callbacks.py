@@ -22,9 +22,11 @@ def evaluate(
     grader: Callable[[str, str], bool],
     cfg: RLConfig,
     progress: bool = False,
+    final: bool = False,
 ) -> dict[str, float]:
     """Greedy accuracy per eval set (the data's splits, then the named benchmarks, each graded by
-    its own rules) and their average (``eval/average``)."""
+    its own rules) and their average (``eval/average``); at the ``final`` evaluation also avg@k of
+    the benchmarks that publish it (``cfg.eval_avg_k``), which stays out of the average."""
     from saerl.data import benchmarks
 
     was_training = model.training
@@ -36,14 +38,38 @@ def evaluate(
             recs,
             grader,
             cfg.eval_max_new_tokens,
+            batch_size=cfg.eval_batch_size,
             progress=f"eval {name}" if progress else None,
             grade_record=benchmarks.grade if name in cfg.eval_benchmarks else None,
         )
         for name, recs in evals.items()
     }
+    out["eval/average"] = sum(out.values()) / len(out)
+    if final and cfg.eval_avg_k:
+        out |= sampled_benchmarks(model, tokenizer, evals, cfg)
     if was_training:
         model.train()
-    out["eval/average"] = sum(out.values()) / len(out)
+    return out
+
+
+def sampled_benchmarks(
+    model: Any, tokenizer: Any, evals: dict[str, list[Record]], cfg: RLConfig
+) -> dict[str, float]:
+    """eval/<name>/avg@k for the named benchmarks whose published metric samples k > 1 times."""
+    from saerl.data import benchmarks
+    from saerl.models.generation import generate
+
+    out = {}
+    for name in cfg.eval_benchmarks:
+        k = benchmarks.benchmark(name).samples
+        if k < 2 or name not in evals:
+            continue
+        recs = evals[name]
+        samples = generate(
+            model, tokenizer, [r.prompt for r in recs], cfg.eval_max_new_tokens, cfg.eval_batch_size, k,
+            cfg.eval_temperature, cfg.seed,
+        )  # fmt: skip
+        out[f"eval/{name}/avg@{k}"] = benchmarks.score(recs, [s[0] for s in samples], samples)[f"avg@{k}"]
     return out
 
 
@@ -68,8 +94,10 @@ class EvalCallback(TrainerCallback):  # type: ignore[misc]
         self.last: dict[str, float] = {}
         self.bar: Any = None
 
-    def _evaluate(self, step: int, model: Any) -> None:
-        self.last = evaluate(model, self.tokenizer, self.evals, self.grader, self.cfg, progress=True)
+    def _evaluate(self, step: int, model: Any, final: bool = False) -> None:
+        self.last = evaluate(
+            model, self.tokenizer, self.evals, self.grader, self.cfg, progress=True, final=final
+        )
         self.tracker.log(step, self.last)
         if self.bar is not None:
             self.bar.set_postfix(acc=f"{self.last['eval/average']:.3f}", refresh=False)
@@ -103,7 +131,7 @@ class EvalCallback(TrainerCallback):  # type: ignore[misc]
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
         if step % self.cfg.eval_every == 0 or step == self.cfg.steps:
-            self._evaluate(step, model)
+            self._evaluate(step, model, final=step == self.cfg.steps)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -138,6 +138,14 @@ class RLConfig:
     """Items per eval split (300 keeps the noise near 2.6 points; docs/tools.md)."""
     eval_max_new_tokens: int = 96
     """Generation budget of the greedy evaluation."""
+    eval_batch_size: int = 64
+    """Prompts per generate call in evaluations (greedy and sampled)."""
+    eval_avg_k: bool = True
+    """At the final evaluation, benchmarks whose published metric is avg@k (AIME 2024/2025, AMC 2023:
+    k = 16) are also sampled k times at ``eval_temperature``: eval/<name>/avg@k."""
+    eval_temperature: float = 0.6
+    """Sampling temperature of avg@k. OUR CHOICE: the value Qwen2.5-Math and DeepSeek-R1 report
+    avg@k with."""
     save_every: int = 20
     """Checkpoint every N steps (resume continues the same data order)."""
     seed: int = 0
@@ -151,7 +159,8 @@ class RLConfig:
         if self.num_generations < 2:
             raise ValueError("num_generations: GRPO needs at least 2 completions per prompt")
         check_range(self, "steps eval_every save_every gradient_accumulation_steps", low=1)
-        check_range(self, "max_completion_length eval_items eval_max_new_tokens", low=1)
+        check_range(self, "max_completion_length eval_items eval_max_new_tokens eval_batch_size", low=1)
+        check_range(self, "eval_temperature", low=0, low_open=True)
         check_range(self, "completions_per_device warmup_steps kl_coef", low=0)
         check_range(self, "lr adam_epsilon temperature", low=0, low_open=True)
         check_range(self, "adam_beta2", low=0, high=1, low_open=True, high_open=True)

@@ -49,6 +49,7 @@ def eval0_params(rl: Any, grader: str) -> dict[str, Any]:
         "instruction": rl.instruction,
         "eval_items": rl.eval_items,
         "eval_max_new_tokens": rl.eval_max_new_tokens,
+        "eval_batch_size": rl.eval_batch_size,
         "grader": grader,
     }
 
@@ -75,6 +76,7 @@ def build_eval0(ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Art
             records,
             grader,
             params["eval_max_new_tokens"],
+            batch_size=params.get("eval_batch_size", 64),
             grade_record=benchmarks.grade if name in named else None,
         )
         for name, records in evals.items()

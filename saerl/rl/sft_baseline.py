@@ -60,7 +60,7 @@ def train_sft_baseline(
         if step % 10 == 0:
             tracker.log(step, {"train/sft_loss": loss})
     seconds = time.perf_counter() - start
-    final = evaluate(model, tokenizer, evals, grader, rl)
+    final = evaluate(model, tokenizer, evals, grader, rl, final=True)
     facts = {"train/sft_steps": step, "train/sft_tokens": tokens, "train/sft_seconds": seconds}
     tracker.log(rl.steps, {**final, **facts, "wall_time": seconds})
     model.save_pretrained(run_dir / "model")
