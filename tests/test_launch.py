@@ -181,6 +181,14 @@ def test_the_paper_sweeps_plan_on_the_h100_profile_with_their_gpu_hours(sweep, r
     stated = float(hours)
     header = (root / "sweeps" / f"{sweep}.yaml").read_text()
     assert f"{stated:,.1f}".rstrip("0").rstrip(".") in header  # the header quotes the plan
+    dry = subprocess.run(
+        [saerl, "sweep", f"sweeps/{sweep}.yaml", "CLUSTER=h100", "DRY_RUN=1",
+         f"store_dir={tmp_path}", f"runs_dir={tmp_path / 'runs'}"],
+        cwd=root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    scripts = list((tmp_path / "runs" / sweep / "slurm-logs" / "dry-run").glob("*.openrlhf.sh"))
+    assert len(scripts) == runs  # `make sweep ... DRY_RUN=1` renders every run's OpenRLHF command
 
 
 def test_a_sweep_may_name_its_base_config_file(tmp_path):
