@@ -63,3 +63,19 @@ def test_the_labels_stage_builds_with_the_vllm_backend(tiny):
     art = LocalExecutor(store, "cuda").materialize(graph.labels("train", cfg.signals.difficulty.n_labelled))
     rows = (art.path / "labels.jsonl").read_text().splitlines()
     assert len(rows) == art.manifest["info"]["n"] > 0
+
+
+def test_the_vllm_step0_evaluation_agrees_with_hf(tiny):
+    """rl.eval_backend=vllm: eval0's greedy accuracy through vLLM, on the same sets, prompts, stops
+    and grading as HF generate; greedy decoding in both, so the accuracies must nearly coincide."""
+    import json
+
+    overrides, store = tiny
+    ex = LocalExecutor(store, "cuda")
+    got = {}
+    for backend in ("hf", "vllm"):
+        cfg = load_experiment(overrides=[*overrides, "rl.eval_items=40", f"rl.eval_backend={backend}"])
+        art = ex.materialize(StageGraph(cfg).eval0)
+        got[backend] = json.loads((art.path / "metrics.json").read_text())
+    assert set(got["hf"]) == set(got["vllm"])
+    assert all(abs(got["hf"][k] - got["vllm"][k]) <= 0.1 for k in got["hf"]), got

@@ -140,6 +140,10 @@ class RLConfig:
     """Generation budget of the greedy evaluation."""
     eval_batch_size: int = 64
     """Prompts per generate call in evaluations (greedy and sampled)."""
+    eval_backend: Literal["hf", "vllm"] = "hf"
+    """Generation of the step-0 evaluation node (eval0, the OpenRLHF runs' step 0): HF generate, or
+    vLLM where installed (the cluster's OpenRLHF environment; same prompts, stops and grading). The
+    TRL runs evaluate with HF inside training; OpenRLHF evaluates with its own vLLM engines."""
     eval_avg_k: bool = True
     """At the final evaluation, benchmarks whose published metric is avg@k (AIME 2024/2025, AMC 2023:
     k = 16) are also sampled k times at ``eval_temperature``: eval/<name>/avg@k."""

@@ -50,26 +50,61 @@ def eval0_params(rl: Any, grader: str) -> dict[str, Any]:
         "eval_items": rl.eval_items,
         "eval_max_new_tokens": rl.eval_max_new_tokens,
         "eval_batch_size": rl.eval_batch_size,
+        "eval_backend": rl.eval_backend,
         "grader": grader,
     }
 
 
 def build_eval0(ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> None:
-    from saerl.data import benchmarks
     from saerl.data.grading import get_grader
-    from saerl.models.generation import greedy_accuracy
     from saerl.models.loading import load_model, load_tokenizer
 
     target = inputs["target"]
     tok = load_tokenizer(target.path)
-    model = load_model(target.path, device)
     grader = get_grader(params["grader"])
     named = params.get("eval_benchmarks", [])
     evals = eval_sets(
         inputs, params["eval_splits"], named, params["eval_items"], params.get("instruction", "")
     )
     start = time.time()
-    metrics = {
+    if params.get("eval_backend") == "vllm":
+        metrics = vllm_accuracy(str(target.path), tok, evals, grader, named, params["eval_max_new_tokens"])
+    else:
+        metrics = hf_accuracy(load_model(target.path, device), tok, evals, grader, named, params)
+    metrics["eval/average"] = sum(metrics.values()) / len(metrics)
+    (ctx.path / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    if device.startswith("cuda"):
+        ctx.accelerator_seconds = time.time() - start
+    ctx.info.update(metrics)
+
+
+def vllm_accuracy(
+    model_path: str, tok: Any, evals: dict[str, Any], grader: Any, named: Any, max_new_tokens: int
+) -> dict[str, float]:
+    """Greedy accuracy per eval set through vLLM (one engine, every set in one generate call)."""
+    from saerl.data import benchmarks
+    from saerl.signals.rollouts import sample_vllm
+
+    prompts = [r.prompt for records in evals.values() for r in records]
+    completions = iter(c[0] for c in sample_vllm(model_path, tok, prompts, 1, 0.0, max_new_tokens, 0))
+    out = {}
+    for name, records in evals.items():
+        right = [
+            benchmarks.grade(c, r) if name in named else grader(c, r.answer)
+            for r, c in zip(records, completions, strict=False)
+        ]
+        out[f"eval/{name}/accuracy"] = sum(right) / max(1, len(right))
+    return out
+
+
+def hf_accuracy(
+    model: Any, tok: Any, evals: dict[str, Any], grader: Any, named: Any, params: dict[str, Any]
+) -> dict[str, float]:
+    """Greedy accuracy per eval set through HF generate."""
+    from saerl.data import benchmarks
+    from saerl.models.generation import greedy_accuracy
+
+    return {
         f"eval/{name}/accuracy": greedy_accuracy(
             model,
             tok,
@@ -81,8 +116,3 @@ def build_eval0(ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Art
         )
         for name, records in evals.items()
     }
-    metrics["eval/average"] = sum(metrics.values()) / len(metrics)
-    (ctx.path / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    if device.startswith("cuda"):
-        ctx.accelerator_seconds = time.time() - start
-    ctx.info.update(metrics)

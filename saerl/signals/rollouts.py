@@ -44,7 +44,8 @@ def sample_vllm(
 ) -> list[list[str]]:
     """The same contract as ``sample_hf`` through vLLM: the same chat formatting, k samples per
     prompt at the same temperature (top-p 1, no top-k, as HF sampling here), the same length
-    budget, stopping at the model's end-of-sequence token; graded by the same grader afterwards.
+    budget, stopping where HF generation stops (EOS ids, the chat turn end); graded by the same
+    grader afterwards. ``temperature`` 0 is greedy decoding (the vLLM evaluation).
     vLLM is not a saerl dependency: it lives in the cluster's OpenRLHF environment
     (slurm/openrlhf-requirements.txt), where this runs."""
     try:
@@ -54,9 +55,17 @@ def sample_vllm(
             "signals.difficulty.backend=vllm needs vLLM, which saerl does not install: run this stage "
             "in the OpenRLHF environment (slurm/openrlhf-requirements.txt), or use backend=hf"
         ) from exc
+    from saerl.models.generation import stop_token_ids
+
     llm = LLM(model=model_path, seed=seed, trust_remote_code=False)
     params = SamplingParams(
-        n=k, temperature=temperature, top_p=1.0, top_k=-1, max_tokens=max_new_tokens, seed=seed
+        n=k,
+        temperature=temperature,
+        top_p=1.0,
+        top_k=-1,
+        max_tokens=max_new_tokens,
+        seed=seed,
+        stop_token_ids=stop_token_ids(tokenizer),  # the chat turn end too, as HF generation stops
     )
     results = llm.generate([format_prompt(tokenizer, p) for p in prompts], params)
     return [[c.text for c in r.outputs] for r in results]
