@@ -336,3 +336,31 @@ def test_the_answer_instruction_reaches_every_prompt_a_model_answers(tmp_path):
     assert told.labels("train", 600).config["instruction"] == "Box it."
     assert told.labels("train", 600).key != plain.labels("train", 600).key
     assert told.features.key == plain.features.key and told.eval0.key != plain.eval0.key
+
+
+def test_the_hub_path_picks_the_named_split_or_a_mirrors_only_one(tmp_path, monkeypatch):
+    """`load_benchmark(name)` without a file reads the hub id through `datasets.load_dataset`; a local
+    dataset folder stands in for the hub here (the same call, offline)."""
+    import dataclasses
+
+    from saerl.data import benchmarks
+
+    one = tmp_path / "one"
+    one.mkdir()
+    write_jsonl(one / "train.jsonl", FIXTURES["amc23"])  # a mirror whose only split is 'train'
+    two = tmp_path / "two"
+    two.mkdir()
+    for split in ("train", "validation"):
+        write_jsonl(two / f"{split}.jsonl", FIXTURES["amc23"])
+    amc = benchmarks.BENCHMARKS["amc23"]  # split 'test'
+    monkeypatch.setitem(benchmarks.BENCHMARKS, "amc23", dataclasses.replace(amc, hub_id=str(one)))
+    records, _ = load_benchmark("amc23")
+    assert [r.answer for r in records] == ["27", "0.5"]
+    monkeypatch.setitem(benchmarks.BENCHMARKS, "amc23", dataclasses.replace(amc, hub_id=str(two)))
+    with pytest.raises(DataError, match=r"no split 'test'; it has \['train', 'validation'\]"):
+        load_benchmark("amc23")
+    monkeypatch.setitem(
+        benchmarks.BENCHMARKS, "amc23", dataclasses.replace(amc, hub_id=str(tmp_path / "gone"))
+    )
+    with pytest.raises(DataError, match=r"benchmark amc23 .*: cannot read"):
+        load_benchmark("amc23")

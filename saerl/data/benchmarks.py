@@ -88,12 +88,17 @@ def _math500(row: Row) -> Mapped | str:
     return {"id": row.get("unique_id"), "prompt": row.get("problem"), "answer": answer, "meta": meta}
 
 
+def _statement(row: Row) -> Any:
+    """The problem text: 'problem' or 'question' (copies of one benchmark differ in the name)."""
+    return row.get("problem") if row.get("problem") is not None else row.get("question")
+
+
 def _problem_answer(row: Row) -> Mapped | str:
     """AIME 2024/2025: id, problem, answer (an integer 0-999, as text or a number)."""
     answer = _text(row.get("answer"))
     if not answer:
         return "missing_answer"
-    return {"id": _text(row.get("id")), "prompt": row.get("problem"), "answer": answer}
+    return {"id": _text(row.get("id")), "prompt": _statement(row), "answer": answer}
 
 
 def _question_answer(row: Row) -> Mapped | str:
@@ -101,7 +106,7 @@ def _question_answer(row: Row) -> Mapped | str:
     answer = _text(row.get("answer"))
     if not answer:
         return "missing_answer"
-    return {"id": _text(row.get("id")), "prompt": row.get("question"), "answer": _strip_dollars(answer)}
+    return {"id": _text(row.get("id")), "prompt": _statement(row), "answer": _strip_dollars(answer)}
 
 
 def _olympiad(row: Row) -> Mapped | str:
@@ -172,8 +177,29 @@ def load_benchmark(name: str, source: str | None = None) -> tuple[list[Record], 
     if path.is_file() and path.suffix.lower() == ".jsonl":
         rows, lines, _ = read_jsonl(path)
         return map_rows(rows, b.mapper, DataConfig(source=where), name, positions=lines, unit="lines")
-    table, _ = _read_rows(where, b.split, b.config if source is None else None)
+    if source is None:
+        return map_rows(_hub_rows(b), b.mapper, DataConfig(source=where), name)
+    table, _ = _read_rows(where, b.split)
     return map_rows(table, b.mapper, DataConfig(source=where), name)
+
+
+def _hub_rows(b: Benchmark) -> Any:
+    """The benchmark's split from the hub; a copy with one split under another name is read too
+    (mirrors name their only split 'train' or 'test')."""
+    import datasets
+
+    try:
+        splits = datasets.load_dataset(b.hub_id, b.config)
+    except Exception as exc:  # datasets raises many types; all mean "cannot read this source"
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise DataError(
+            f"benchmark {b.name} ({b.hub_id}): cannot read ({type(exc).__name__}: {first})"
+        ) from None
+    if b.split in splits:
+        return splits[b.split]
+    if len(splits) == 1:
+        return next(iter(splits.values()))
+    raise DataError(f"benchmark {b.name} ({b.hub_id}): no split {b.split!r}; it has {sorted(splits)}")
 
 
 def with_instruction(prompt: str) -> str:

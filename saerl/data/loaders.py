@@ -287,8 +287,7 @@ def read_jsonl(path: Path) -> tuple[list[Row | Skip], list[int], list[str]]:
     return rows, lines, list(columns)
 
 
-def _read_rows(source: str, split: str, name: str | None = None) -> tuple[Iterable[Row], list[str]]:
-    """Rows of a folder, a file or a hub dataset (``name``: the hub dataset's config)."""
+def _read_rows(source: str, split: str) -> tuple[Iterable[Row], list[str]]:
     import datasets  # heavy: imported only when a real source is read
 
     path = Path(source)
@@ -307,7 +306,7 @@ def _read_rows(source: str, split: str, name: str | None = None) -> tuple[Iterab
         elif source.startswith((".", "/", "~")) or Path(source).suffix.lower() in FILE_BUILDERS:
             raise DataError(f"{source}: no such file or folder")
         else:
-            ds = datasets.load_dataset(source, name, split=split)
+            ds = datasets.load_dataset(source, split=split)
     except DataError:
         raise
     except Exception as exc:  # datasets raises many types; all mean "could not read this source"
