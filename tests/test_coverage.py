@@ -254,7 +254,7 @@ def test_the_scale_bench_pool_and_report_on_a_small_pool(tmp_path):
         {"prompts": 200, "latents": 512, "active": 8, "topics": 4},
         runs_budget=64,
     )
-    assert [r["selected"] for r in results["scale"]] == [64, 64, 40]
+    assert [r["selected"] for r in results["scale"]] == [64, 64, 40, 40]
     approx = results["approximation"]
     assert approx["exact"]["logdet"] >= approx["per_cluster"]["logdet"] - 1e-6 or approx["overlap"] < 1
     assert 0 <= approx["overlap"] <= 1
