@@ -65,7 +65,7 @@ def test_greedy_reaches_the_exact_maximum_where_structure_makes_it_unique():
 
 def test_greedy_is_close_to_the_exact_maximum_on_random_small_pools():
     """Greedy is not exact in general: on 100 random pools it must reach the brute-force maximum
-    in most of them and never fall far below it (measured: 95/100 exact here)."""
+    in most of them and never fall far below it (measured: 90/100 exact, worst gap 0.29)."""
     exact, worst = 0, 0.0
     for seed in range(100):
         x, w = random_case(seed, 8, 5)
