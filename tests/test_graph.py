@@ -90,6 +90,20 @@ def test_a_run_folder_of_another_config_is_refused(tmp_path):
     check_recorded(tmp_path, to_dict(same))
 
 
+def test_a_new_config_field_renames_no_run_but_a_changed_default_is_refused(tmp_path):
+    from saerl.rl.run import identity_hash
+
+    cfg = to_dict(load_experiment(overrides=["rl.steps=9"]))
+    older = {**cfg, "rl": {k: v for k, v in cfg["rl"].items() if k != "eval_batch_size"}}  # before the field
+    assert identity_hash(older) == identity_hash(cfg)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(older))
+    check_recorded(tmp_path, cfg)  # a folder from before the field is the same run
+    # a folder made when rl.eval_batch_size defaulted to 32: not silently reused under the new default
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**cfg, "rl": {**cfg["rl"], "eval_batch_size": 32}}))
+    with pytest.raises(RunConflict, match=r"rl\.eval_batch_size: 32 there vs 64 \(the default\) here"):
+        check_recorded(tmp_path, cfg)
+
+
 def test_run_folder_hash_changes_with_any_identity_key_only():
     base = StageGraph(load_experiment()).run.params["name"]
     assert StageGraph(load_experiment(overrides=["rl.lr=3e-5"])).run.params["name"] != base

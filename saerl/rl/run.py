@@ -20,6 +20,7 @@ actually applied (curriculum.rho, or 0 for the modes that do not mix: vanilla, n
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -83,9 +84,24 @@ def wandb_id(config: dict[str, Any], name: str) -> str:
     return hashlib.sha256(f"{config['name']}/{name}".encode()).hexdigest()[:16]
 
 
+@functools.cache
+def _defaults() -> dict[str, Any]:
+    from saerl.config import SaerlConfig, to_dict
+
+    return flat_dict(to_dict(SaerlConfig()))
+
+
 def identity(config: dict[str, Any]) -> dict[str, Any]:
-    """The flat keys of a resolved config that define what a run computes."""
-    return {k: v for k, v in flat_dict(config).items() if not k.startswith(NOT_IDENTITY)}
+    """The flat keys of a resolved config that define what a run computes, where they differ from
+    the current defaults. So a new config field, whose default keeps the old behaviour, renames no
+    run folder; and a changed default makes ``check_recorded`` refuse a folder made under the old
+    one (its recorded value is then not the default) instead of reusing it."""
+    defaults = _defaults()
+    return {
+        k: v
+        for k, v in flat_dict(config).items()
+        if not k.startswith(NOT_IDENTITY) and (k not in defaults or defaults[k] != v)
+    }
 
 
 def identity_hash(config: dict[str, Any]) -> str:
@@ -134,7 +150,12 @@ def check_recorded(path: Path, config: dict[str, Any]) -> None:
     mine, theirs = identity(config), identity(recorded)
     if mine != theirs:
         diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-        shown = ", ".join(f"{k}: {theirs.get(k)!r} there vs {mine.get(k)!r} here" for k in diff[:5])
+        defaults = _defaults()
+
+        def value(side: dict[str, Any], k: str) -> str:
+            return repr(side[k]) if k in side else f"{defaults.get(k)!r} (the default)"
+
+        shown = ", ".join(f"{k}: {value(theirs, k)} there vs {value(mine, k)} here" for k in diff[:5])
         raise RunConflict(
             f"{path}: this run folder was made by another config ({recorded_file}); differing keys: "
             f"{shown}{' ...' if len(diff) > 5 else ''}. Move the folder away or change `name`."
