@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test test-vllm check paper demo report bench bench-coverage lock clean sweep slurm-up slurm-down
+.PHONY: install test test-vllm check paper demo report bench bench-coverage bench-scale lock clean sweep slurm-up slurm-down
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -72,6 +72,9 @@ bench: install  ## throughput of the miniature's stages on this machine -> repor
 
 bench-coverage: install  ## coverage selection at 103k prompts x 16,384 latents -> reports/bench_coverage.{json,md}
 	$(PY) -m saerl.bench_coverage
+
+bench-scale: install  ## features -> signals -> curriculum at 103k prompts x 16,384 latents -> reports/bench_scale.{json,md}
+	$(PY) -m saerl.bench_scale
 
 lock:  ## regenerate constraints.txt from the current virtualenv
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^saerl' | sort -f; } > constraints.tmp && mv constraints.tmp constraints.txt
