@@ -21,7 +21,6 @@ Writes reports/bench_scale.json and reports/bench_scale.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from saerl.bench_coverage import synthetic_pool
+from saerl.bench_coverage import synthetic_pool, write_bench
 
 SHAPE = {"prompts": 103_000, "latents": 16_384, "active": 64, "topics": 64, "d_model": 896}
 
@@ -171,10 +170,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args()
     results = bench()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "bench_scale.json").write_text(json.dumps(results, indent=1))
-    (args.out / "bench_scale.md").write_text(markdown(results))
-    print(markdown(results))
+    write_bench(args.out, "bench_scale", results, markdown(results))
 
 
 if __name__ == "__main__":
