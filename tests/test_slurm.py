@@ -52,7 +52,8 @@ def wait_for(store: Path, sweep: str, timeout: float = 600) -> dict[str, str]:
     deadline = time.time() + timeout
     while time.time() < deadline:
         states = job_states(sweep_jobs(store, sweep))
-        if states and not any(s in ACTIVE for s in states.values()):
+        # UNKNOWN: gone from squeue, not yet in sacct (slurmdbd lags a cancel under load): not final
+        if states and not any(s in ACTIVE or s == "UNKNOWN" for s in states.values()):
             return states
         time.sleep(2)
     raise TimeoutError(
