@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test test-vllm check paper demo report bench bench-coverage bench-scale lock clean sweep slurm-up slurm-down
+.PHONY: install test test-vllm check paper demo report bench bench-coverage bench-scale bench-shapes lock clean sweep slurm-up slurm-down
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -75,6 +75,9 @@ bench-coverage: install  ## coverage selection at 103k prompts x 16,384 latents 
 
 bench-scale: install  ## features -> signals -> curriculum at 103k prompts x 16,384 latents -> reports/bench_scale.{json,md}
 	$(PY) -m saerl.bench_scale
+
+bench-shapes: install  ## SAE route (stop at half depth + encode + pool) vs full forward at Qwen2.5-0.5B/1.5B shapes -> reports/bench_shapes.{json,md}
+	$(PY) -m saerl.bench_shapes
 
 lock:  ## regenerate constraints.txt from the current virtualenv
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^saerl' | sort -f; } > constraints.tmp && mv constraints.tmp constraints.txt
