@@ -19,7 +19,7 @@ from saerl.data.config import ArithConfig
 from saerl.models.config import ModelsConfig, SftConfig, TokenizerConfig
 
 
-def _median_seconds(fn: Callable[[], Any], repeats: int = 3) -> float:
+def median_seconds(fn: Callable[[], Any], repeats: int = 3) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
@@ -47,7 +47,7 @@ def bench() -> dict[str, Any]:
             "torch": torch.__version__,
         },
     }
-    gen_s = _median_seconds(lambda: generate(cfg))
+    gen_s = median_seconds(lambda: generate(cfg))
     n_items = cfg.n_train + cfg.n_sft + cfg.n_eval_id + cfg.n_eval_ood
     results["data_items_per_s"] = round(n_items / gen_s)
 
@@ -55,7 +55,7 @@ def bench() -> dict[str, Any]:
     records = splits["sft"] + splits["train"]
     corpus = [r.prompt for r in records] + [r.meta["solution"] for r in records]
     results["tokenizer_train_s"] = round(
-        _median_seconds(lambda: train_tokenizer(corpus, TokenizerConfig())), 3
+        median_seconds(lambda: train_tokenizer(corpus, TokenizerConfig())), 3
     )
     tok = train_tokenizer(corpus, TokenizerConfig())
 
@@ -101,7 +101,7 @@ def bench_activations(tok: Any, prompts: list[str]) -> dict[str, Any]:
         def run(stop: bool = stop) -> None:
             list(iter_activations(model, tok, prompts, layer, cfg, stop_early=stop))
 
-        seconds = _median_seconds(run)
+        seconds = median_seconds(run)
         out["prompts_per_s_" + ("early_stop" if stop else "full_forward")] = round(len(prompts) / seconds)
     return out
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 from typing import Any
 
+from saerl.bench import median_seconds
 from saerl.bench_coverage import write_bench
 
 SHAPES: dict[str, dict[str, Any]] = {
@@ -44,16 +43,6 @@ SHAPES: dict[str, dict[str, Any]] = {
         "tie_word_embeddings": True,
     },
 }
-
-
-def _median(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(config: dict[str, Any], prompts: int, length: int, repeats: int = 3) -> dict[str, Any]:
@@ -82,7 +71,7 @@ def measure(config: dict[str, Any], prompts: int, length: int, repeats: int = 3)
         with torch.inference_mode():
             model(input_ids=ids, attention_mask=mask, use_cache=False)
 
-    route_s, full_s = _median(route, repeats), _median(full, repeats)
+    route_s, full_s = median_seconds(route, repeats), median_seconds(full, repeats)
     tokens = prompts * length
     return {
         "params_millions": round(sum(p.numel() for p in model.parameters()) / 1e6),
