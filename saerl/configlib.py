@@ -59,12 +59,22 @@ def load_config(
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """Plain nested dict (tuples become lists) for YAML/JSON dumps and artifact keys."""
+NOT_IN_KEY = {"key": False}
+"""Field metadata of settings that change how fast a stage runs, never what it produces (chunk sizes,
+shard sizes): `to_dict(cfg, keyed=True)` leaves them out, so tuning them reuses built artifacts."""
+
+
+def to_dict(cfg: Any, keyed: bool = False) -> dict[str, Any]:
+    """Plain nested dict (tuples become lists) for YAML/JSON dumps; with ``keyed``, what artifact
+    keys hash (fields marked `NOT_IN_KEY` left out)."""
 
     def plain(v: Any) -> Any:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
-            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
+            return {
+                f.name: plain(getattr(v, f.name))
+                for f in dataclasses.fields(v)
+                if not keyed or f.metadata.get("key", True)
+            }
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
         if isinstance(v, dict):

@@ -5,7 +5,9 @@ version, its config and the keys of its inputs. A stage builds into a temporary 
 (config, inputs, package versions, git sha, wall and accelerator seconds, and the size and sha256 of
 every file) is written last and the folder is renamed into place in one step. Readers only accept a
 folder whose manifest exists and matches its files, so a crash at any point leaves nothing that is
-read: the next call rebuilds.
+read: the next call rebuilds. A stage that saves partial work as it goes (the features stage writes
+shards) keeps it in ``<root>/<stage>/.partial-<key>/``, which outlives a failed or killed build and
+is removed once the artifact is published: the next build of that key resumes from it.
 
 Many processes (Slurm jobs on a shared filesystem) may ask for one key at once: a builder holds a
 lock per key (``flock`` on ``.locks/<stage>-<key>``); the others wait, then find the published
@@ -72,6 +74,9 @@ class BuildContext:
     """Set by stages that use GPUs (device-seconds summed over accelerators)."""
     info: dict[str, Any] = field(default_factory=dict)
     """Extra facts for the manifest (metrics, counts); must be JSON-serialisable."""
+    scratch: Path | None = None
+    """A folder that survives a failed or killed build of this key (and only this key; the key's lock
+    is held while building): partial results a resumed build may trust. Removed after publishing."""
 
 
 def artifact_key(stage: str, version: str, config: Any, inputs: Sequence[str] = ()) -> str:
@@ -163,7 +168,7 @@ class ArtifactStore:
         final = self.path(stage, key)
         tmp = final.parent / f".tmp-{key}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
-        ctx = BuildContext(path=tmp)
+        ctx = BuildContext(path=tmp, scratch=final.parent / f".partial-{key}")
         try:
             start = time.perf_counter()
             build(ctx)
@@ -184,6 +189,8 @@ class ArtifactStore:
             }
             atomic_write_text(tmp / MANIFEST, json.dumps(manifest, indent=2, default=str))
             _publish(tmp, final)
+            if ctx.scratch is not None:
+                shutil.rmtree(ctx.scratch, ignore_errors=True)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # only left behind when build() raised
         found = self.find(stage, key)

@@ -101,8 +101,9 @@ class Node:
 
     @functools.cached_property
     def config(self) -> dict[str, Any]:
-        """The plain (JSON) form of ``params``: what the key hashes and the manifest records."""
-        return to_dict(self.params)
+        """The plain (JSON) form of ``params``: what the key hashes and the manifest records
+        (performance-only settings left out)."""
+        return to_dict(self.params, keyed=True)
 
     @property
     def input_keys(self) -> list[str]:

@@ -1,6 +1,7 @@
 """Residual-stream activations of a source model S at `model.layers.L`, prompt tokens only.
 
-Prompts are formatted exactly as the RL trainer will see them, batched by length, right-padded (the
+Prompts are formatted exactly as the RL trainer will see them, tokenized once, batched by length
+(sorted, so padding stays small), right-padded (the
 models' default position ids are 0..T-1, so right padding leaves real tokens untouched under causal
 attention), and run under `torch.inference_mode`. A forward hook on layer L captures its output and,
 by default, stops the forward pass there: the layers above L are never computed.
@@ -99,12 +100,16 @@ def special_ids(tokenizer: Any) -> set[int]:
     return ids
 
 
-def prompt_batches(
-    tokenizer: Any, prompts: Sequence[str], cfg: ActivationsConfig, ids: Sequence[str] | None = None
-) -> Iterator[PromptBatch]:
-    """Tokenize, mark prompt tokens, sort by length and cut into right-padded batches."""
-    import torch
+class EncodedPrompt(NamedTuple):
+    input_ids: list[int]
+    mask: list[bool]
+    """Which tokens count as the prompt."""
 
+
+def encode_prompts(
+    tokenizer: Any, prompts: Sequence[str], cfg: ActivationsConfig, ids: Sequence[str] | None = None
+) -> list[EncodedPrompt]:
+    """Format and tokenize each prompt once and mark its prompt tokens (reused across SAE epochs)."""
     special = special_ids(tokenizer)
     encoded = []
     for i, prompt in enumerate(prompts):
@@ -126,7 +131,24 @@ def prompt_batches(
         if not any(mask):
             name = ids[i] if ids is not None else f"#{i}"
             raise ActivationError(f"record {name}: no prompt tokens left after masking (prompt {prompt!r})")
-        encoded.append((enc["input_ids"], mask))
+        encoded.append(EncodedPrompt(enc["input_ids"], mask))
+    return encoded
+
+
+def prompt_batches(
+    tokenizer: Any,
+    prompts: Sequence[str],
+    cfg: ActivationsConfig,
+    ids: Sequence[str] | None = None,
+    encoded: Sequence[EncodedPrompt] | None = None,
+) -> Iterator[PromptBatch]:
+    """Tokenize (unless ``encoded`` is given), sort by length and cut into right-padded batches."""
+    import torch
+
+    if encoded is None:
+        encoded = encode_prompts(tokenizer, prompts, cfg, ids)
+    elif len(encoded) != len(prompts):
+        raise ValueError(f"encoded: {len(encoded)} encodings for {len(prompts)} prompts")
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     for start in range(0, len(order), cfg.batch_size):
@@ -152,8 +174,10 @@ def iter_activations(
     ids: Sequence[str] | None = None,
     stop_early: bool = True,
     progress: str | None = None,
+    encoded: Sequence[EncodedPrompt] | None = None,
 ) -> Iterator[PromptActivations]:
-    """Per batch: the fp32 layer-L activations of each prompt's prompt tokens."""
+    """Per batch: the fp32 layer-L activations of each prompt's prompt tokens (``encoded``: the
+    prompts' `encode_prompts`, when the caller keeps them across passes)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -164,7 +188,7 @@ def iter_activations(
     # inference_mode is entered per batch, never across a `yield`: the consumer (an SAE trainer) needs
     # autograd, and would otherwise run inside our inference mode.
     with capture_layer(model, layer, stop=stop_early) as box:
-        for batch in prompt_batches(tokenizer, prompts, cfg, ids):
+        for batch in prompt_batches(tokenizer, prompts, cfg, ids, encoded):
             mask = batch.prompt_mask.to(device)
             with torch.inference_mode():
                 out = run_to_layer(model, box, batch.input_ids.to(device), batch.attention_mask.to(device))

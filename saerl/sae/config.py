@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from saerl.configlib import check_range
+from saerl.configlib import NOT_IN_KEY, check_range
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,15 @@ class FeaturesConfig:
     """How token-level SAE activations become one vector per prompt."""
     splits: tuple[str, ...] = ("train", "eval_id", "eval_ood")
     """Data splits to featurise."""
+    chunk_tokens: int = field(default=4096, metadata=NOT_IN_KEY)
+    """Tokens the SAE encodes at once: the dense [tokens x d_sae] pre-activations exist for one chunk
+    at a time (4096 x 16,384 latents in fp32 = 256 MB), never for a whole batch of long prompts.
+    Speed only; not part of the artifact key."""
+    shard_prompts: int = field(default=8192, metadata=NOT_IN_KEY)
+    """Prompts per shard written while the features stage runs: a killed build resumes from its last
+    complete shard instead of starting over. Speed only; not part of the artifact key."""
 
     def __post_init__(self) -> None:
         if not self.splits or "train" not in self.splits:
             raise ValueError(f"splits: must include 'train' (the RL pool), got {list(self.splits)}")
+        check_range(self, "chunk_tokens shard_prompts", low=1)

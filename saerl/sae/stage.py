@@ -4,7 +4,8 @@
   counts tokens, and keeps a small sample of held-out token activations for evaluating the SAE;
 - sae: trains an SAE with sae-lens on streamed, shuffled token activations (or takes a pretrained
   one), evaluates it on the held-out sample and saves it in sae-lens's format;
-- features: pooled SAE features z (sparse) for every configured split, keyed by (data, S, L, SAE).
+- features: pooled SAE features z (sparse) for every configured split, keyed by (data, S, L, SAE);
+  written in shards as it goes, so a killed build resumes where it stopped.
 
 Builders receive their parameters and resolved input artifacts from the stage graph
 (``saerl.launch.graph``): ``source`` is the model artifact (a built tiny model or an external folder).
@@ -16,6 +17,7 @@ import json
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from saerl.data.records import Record
@@ -113,7 +115,9 @@ def token_stream(src: Source, prompts: list[str], acfg: ActivationsConfig, scfg:
     """Endless [batch_size_tokens, d] batches: epochs over the prompts, shuffled through a buffer."""
     import torch
 
-    from saerl.sae.activations import iter_activations, shuffled_batches
+    from saerl.sae.activations import encode_prompts, iter_activations, shuffled_batches
+
+    encoded = encode_prompts(src.tokenizer, prompts, acfg)  # once, not per epoch
 
     def chunks() -> Iterator[Any]:
         epoch = 0
@@ -121,7 +125,12 @@ def token_stream(src: Source, prompts: list[str], acfg: ActivationsConfig, scfg:
             order = list(range(len(prompts)))
             random.Random(f"sae-epoch/{scfg.seed}/{epoch}").shuffle(order)
             for batch in iter_activations(
-                src.model, src.tokenizer, [prompts[i] for i in order], src.layer, acfg
+                src.model,
+                src.tokenizer,
+                [prompts[i] for i in order],
+                src.layer,
+                acfg,
+                encoded=[encoded[i] for i in order],
             ):
                 yield torch.cat(batch.acts)
             epoch += 1
@@ -184,12 +193,31 @@ class Scorer(NamedTuple):
         check_fits(sae, int(src.model.config.hidden_size), f"{src.name} at {src.hook_name}")
         return cls(src, sae, acfg, pooling)
 
-    def features(self, prompts: list[str], ids: list[str], progress: str | None = None) -> Any:
+    def features(
+        self,
+        prompts: list[str],
+        ids: list[str],
+        progress: str | None = None,
+        fcfg: FeaturesConfig | None = None,
+        shards: Path | None = None,
+    ) -> Any:
+        """Pooled features of ``prompts``; with ``shards``, resumable (see `prompt_features`)."""
         from saerl.sae.features import prompt_features
 
-        s = self.src
+        s, fcfg = self.src, fcfg or FeaturesConfig()
         return prompt_features(
-            s.model, s.tokenizer, self.sae, prompts, ids, s.layer, self.acfg, self.pooling, progress=progress
+            s.model,
+            s.tokenizer,
+            self.sae,
+            prompts,
+            ids,
+            s.layer,
+            self.acfg,
+            self.pooling,
+            progress=progress,
+            chunk_tokens=fcfg.chunk_tokens,
+            shards=shards,
+            shard_prompts=fcfg.shard_prompts,
         )
 
 
@@ -204,14 +232,17 @@ def build_features(
     total_seconds = 0.0
     for split in fcfg.splits:
         records = load_split(inputs["data"], split)
-        feats = scorer.features([r.prompt for r in records], [r.id for r in records], f"features {split}")
+        shards = ctx.scratch / split if ctx.scratch is not None else None
+        prompts, ids = [r.prompt for r in records], [r.id for r in records]
+        feats = scorer.features(prompts, ids, f"features {split}", fcfg, shards)
         save_features(feats, ctx.path, split)
         total_seconds += feats.seconds
         per_split[split] = {
             "rows": feats.z.shape[0],
             "d_sae": feats.z.shape[1],
             "nnz_per_row": round(feats.z.nnz / max(1, feats.z.shape[0]), 1),
-            "prompts_per_s": round(len(records) / feats.seconds, 1),
+            "prompts_per_s": round((len(records) - feats.reused) / max(feats.seconds, 1e-9), 1),
+            "reused_from_shards": feats.reused,
         }
     ctx.accelerator_seconds = _accelerator_seconds(device, total_seconds)
     ctx.info.update(splits=per_split, seconds=round(total_seconds, 2), layer=scorer.src.layer)
