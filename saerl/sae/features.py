@@ -214,10 +214,10 @@ def prompt_features(
     for batch in iter_activations(
         model,
         tokenizer,
-        [prompts[i] for i in todo],
+        [prompts[i] for i in todo.tolist()],
         layer,
         cfg,
-        ids=[ids[i] for i in todo],
+        ids=[ids[i] for i in todo.tolist()],
         progress=progress,
     ):
         z, raw = encode_pool(sae, batch.acts, pooling, chunk_tokens)
