@@ -9,6 +9,7 @@ shards that a killed build resumes from.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -59,13 +60,36 @@ def _groups(lengths: Sequence[int], chunk_tokens: int) -> Iterator[list[int]]:
         yield group
 
 
+@contextlib.contextmanager
+def sparse_activations(sae: Any) -> Iterator[None]:
+    """Within the block, a sae-lens TopK SAE's `encode` returns a sparse COO tensor (sae-lens's own
+    `use_sparse_activations`): no dense [tokens x d_sae] output is filled with zeros and scattered
+    into. Other SAEs are left as they are."""
+    fn = getattr(sae, "activation_fn", None)
+    if fn is None or not hasattr(fn, "use_sparse_activations"):
+        yield
+        return
+    import torch
+
+    before = fn.use_sparse_activations
+    fn.use_sparse_activations = True
+    try:
+        # sae-lens builds the tensor from torch.topk's own indices: valid by construction, so skip
+        # torch's invariant checks (and their warning).
+        with torch.sparse.check_sparse_tensor_invariants(enable=False):
+            yield
+    finally:
+        fn.use_sparse_activations = before
+
+
 def encode_pool(sae: Any, acts: Sequence[Any], pooling: str, chunk_tokens: int = 4096) -> tuple[Any, Any]:
     """Pooled SAE features of prompts given their token activations ([n_tokens_i, d] each):
     (scipy CSR [n_prompts, d_sae] float32, numpy [n_prompts, d] mean-pooled activations).
 
     The fast path of `pool`: the SAE encodes ``chunk_tokens`` tokens at a time, and only the nonzero
     token activations are pooled (by segment sums or maxima), so no [tokens x d_sae] dense matrix
-    outlives its chunk and no dense [d_sae] row is built per prompt. Equal to `pool` over the dense
+    outlives its chunk and no dense [d_sae] row is built per prompt; a TopK SAE hands over its top k
+    per token as a sparse tensor (`sparse_activations`). Equal to `pool` over the dense
     activations (tests/test_features.py compares them).
     """
     import numpy as np
@@ -84,11 +108,16 @@ def encode_pool(sae: Any, acts: Sequence[Any], pooling: str, chunk_tokens: int =
     for group in _groups(lengths, chunk_tokens):
         x = torch.cat([acts[i] for i in group]).to(device)
         lens = torch.tensor([lengths[i] for i in group], device=device)
-        with torch.inference_mode():
-            feats = sae.encode(x).float()
+        with torch.inference_mode(), sparse_activations(sae):
+            feats = sae.encode(x)
             owner = torch.repeat_interleave(torch.arange(len(group), device=device), lens)
-            tok, col = feats.nonzero(as_tuple=True)
-            value = feats[tok, col]
+            if feats.is_sparse:  # sae-lens's TopK gave its top k per token directly
+                feats = feats.coalesce()
+                (tok, col), value = feats.indices(), feats.values().float()
+            else:
+                feats = feats.float()
+                tok, col = feats.nonzero(as_tuple=True)
+                value = feats[tok, col]
             del feats
             cell, inverse = torch.unique(owner[tok] * d_sae + col, return_inverse=True)
             prompt = cell // d_sae
