@@ -1,15 +1,17 @@
-"""`make bench-scale`: the scoring path after the SAE (features on disk -> signals -> curriculum) at
-DeepMath-103K scale on this machine, with wall time and peak memory per stage.
+"""`make bench-scale`: the scoring path (features -> signals -> curriculum) at DeepMath-103K scale
+on this machine, with wall time and peak memory per stage.
 
-The pool is synthetic: 103,000 records (prompt lengths 20-400 characters, 5 topics, 15% noise with
-ground truth, as the miniature's pool) and pooled SAE features shaped like a wide TopK SAE's
-(16,384 latents, 64 active per prompt, drawn from 64 latent topics; saerl.bench_coverage's
-generator), plus dense pooled residual activations (896 wide, Qwen2.5-0.5B's d_model) for the raw
-baseline. Rollout labels on the signals stage's default subset (600 prompts) are synthetic
-failure rates. The SAE forward that makes the features is a GPU stage and is not in this bench.
+The pool: 103,000 prompts of the arithmetic generator (operands up to 5 digits so that many are
+distinct; 15% noise with its ground truth). The source model is the miniature's (qwen2-xs shape,
+random init; its tokenizer trained on a sample of the pool) and the SAE a sae-lens TopK SAE as wide
+as a real one (16,384 latents, k = 64; random init: the bench measures cost, not meaning). Rollout
+labels on the signals stage's default subset (600 prompts) are synthetic failure rates that follow
+the generator's difficulty.
 
 Stages, each timed in this process (peak RSS is the process's high-water mark after the stage):
-- features: the CSR matrix written and read back as the features stage stores it (npz);
+- features: the real features path (`prompt_features`: the forward stopped at layer L, the TopK
+  encode a chunk of tokens at a time, sparse pooling), streamed to disk in shards as it goes, then
+  written and read back as the features stage stores it (npz);
 - signals: k-means clusters, the ElasticNet difficulty proxy and its baselines, the quality probe,
   on the sparse matrix (never densified at this size);
 - curriculum: quality filter, k-means of the kept prompts, easy-to-hard, batches of 128 for 500
@@ -31,32 +33,49 @@ from typing import Any
 
 import numpy as np
 
-from saerl.bench_coverage import synthetic_pool, write_bench
+from saerl.bench_coverage import write_bench
 
-SHAPE = {"prompts": 103_000, "latents": 16_384, "active": 64, "topics": 64, "d_model": 896}
+SHAPE = {"prompts": 103_000, "latents": 16_384, "k": 64}
 
 
 def _peak_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
-def synthetic_records(n: int, seed: int = 0) -> list[Any]:
-    from saerl.data.records import Record
+def pool(n: int, seed: int = 0) -> list[Any]:
+    """``n`` distinct arithmetic prompts with the generator's noise (train split)."""
+    from saerl.data.arith import generate
+    from saerl.data.config import ArithConfig
 
+    small = {"n_sft": 500, "n_val": 100, "n_eval_id": 100, "n_eval_ood": 100}
+    return generate(ArithConfig(n_train=n, max_digits=5, seed=seed, **small))["train"]
+
+
+def synthetic_failure(records: list[Any], seed: int = 2) -> np.ndarray:
+    """Failure rates in [0, 1] rising with the generator's difficulty score, plus noise."""
     rng = np.random.default_rng(seed)
-    kinds = np.array(["garbled", "off_topic", "truncated", "wrong_answer"])
-    noise = np.where(rng.random(n) < 0.15, kinds[rng.integers(0, 4, n)], "none")
-    topics = ["addition", "subtraction", "multiplication", "expression", "word_problem"]
-    return [
-        Record(
-            f"p{i}",
-            f"Problem {i}: " + "compute " * int(rng.integers(2, 50)),
-            str(i),
-            topic=topics[i % 5],
-            meta={"noise": str(noise[i])},
-        )
-        for i in range(n)
-    ]
+    difficulty = np.array([float(r.meta.get("difficulty", 1.0)) for r in records])
+    rate = 1 / (1 + np.exp(-(difficulty - np.median(difficulty))))
+    return np.clip(rate + rng.normal(0, 0.1, len(records)), 0, 1)
+
+
+def scorer(records: list[Any], latents: int, k: int) -> tuple[Any, Any, Any, int]:
+    """(model, tokenizer, SAE, layer): the miniature's source shape, random init, a wide TopK SAE."""
+    import torch
+    from sae_lens import TopKTrainingSAE, TopKTrainingSAEConfig
+
+    from saerl.models.config import ModelsConfig, TokenizerConfig
+    from saerl.models.tiny import build_model
+    from saerl.models.tokenizer import train_tokenizer
+    from saerl.sae.activations import resolve_layer
+
+    sample = records[:5000]
+    tok = train_tokenizer([r.prompt for r in sample] + [r.meta["solution"] for r in sample], TokenizerConfig())
+    spec = ModelsConfig().family[0]
+    model = build_model(spec, tok, seed=0).eval()
+    torch.manual_seed(0)
+    sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=spec.hidden_size, d_sae=latents, k=k, device="cpu"))
+    return model, tok, sae, resolve_layer(model, -1)
 
 
 def check_stream(cur: Any, kept: int, steps: int, batch: int) -> dict[str, Any]:
@@ -71,12 +90,13 @@ def check_stream(cur: Any, kept: int, steps: int, batch: int) -> dict[str, Any]:
 
 
 def bench(shape: dict[str, int] = SHAPE, steps: int = 500, batch: int = 128) -> dict[str, Any]:
-    import scipy.sparse as sp
+    import torch
 
     from saerl.curriculum import interpret
     from saerl.curriculum.config import CurriculumConfig
     from saerl.curriculum.order import Signals, build_curriculum
-    from saerl.sae.features import PromptFeatures
+    from saerl.sae.config import ActivationsConfig, FeaturesConfig
+    from saerl.sae.features import load_features, prompt_features, save_features
     from saerl.signals.compute import compute_signals
     from saerl.signals.config import SignalsConfig
     from saerl.signals.diversity import cluster
@@ -85,33 +105,56 @@ def bench(shape: dict[str, int] = SHAPE, steps: int = 500, batch: int = 128) -> 
     out: dict[str, Any] = {
         "machine": {
             "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(),
             "numpy": np.__version__,
+            "torch": torch.__version__,
         },
         "shape": shape,
         "stages": {},
     }
     start = time.perf_counter()
-    z, failure, _ = synthetic_pool(n, shape["latents"], shape["active"], shape["topics"])
-    records = synthetic_records(n)
-    raw = np.random.default_rng(1).standard_normal((n, shape["d_model"]), dtype=np.float32)
-    out["stages"]["synthesis"] = {"seconds": round(time.perf_counter() - start, 1), "peak_rss_gb": _peak_gb()}
+    records = pool(n)
+    model, tok, sae, layer = scorer(records, shape["latents"], shape["k"])
+    out["stages"]["pool + models"] = {"seconds": round(time.perf_counter() - start, 1), "peak_rss_gb": _peak_gb()}
 
+    fcfg = FeaturesConfig()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        sp.save_npz(Path(tmp) / "z_train.npz", z)
+        feats = prompt_features(
+            model,
+            tok,
+            sae,
+            [r.prompt for r in records],
+            [r.id for r in records],
+            layer,
+            ActivationsConfig(),
+            fcfg.pooling,
+            chunk_tokens=fcfg.chunk_tokens,
+            shards=Path(tmp) / "shards",
+            shard_prompts=fcfg.shard_prompts,
+        )
+        shards = len(list((Path(tmp) / "shards").glob("shard-*.npz")))
+        compute_s = time.perf_counter() - start
+        save_features(feats, Path(tmp), "train")
         size_mb = (Path(tmp) / "z_train.npz").stat().st_size / 2**20
-        z = sp.load_npz(Path(tmp) / "z_train.npz").tocsr()
-    out["stages"]["features (write + read)"] = {
+        feats = load_features(Path(tmp), "train")
+    tokens = sum(len(tok(r.prompt, add_special_tokens=False)["input_ids"]) for r in records[:2000])
+    out["stages"]["features"] = {
         "seconds": round(time.perf_counter() - start, 1),
         "peak_rss_gb": _peak_gb(),
+        "prompts_per_s": round(n / compute_s),
+        "mean_prompt_tokens": round(tokens / min(n, 2000), 1),
+        "nnz_per_prompt": round(feats.z.nnz / n, 1),
+        "shards": shards,
         "npz_mb": round(size_mb, 1),
     }
+    del model, sae
 
     scfg = SignalsConfig()
+    failure = synthetic_failure(records)
     labelled = np.random.default_rng(2).choice(n, scfg.difficulty.n_labelled, replace=False)
-    labels = {"train": {f"p{i}": float(failure[i]) for i in labelled}}
-    feats = PromptFeatures([r.id for r in records], z, raw, 0.0)
+    labels = {"train": {records[i].id: float(failure[i]) for i in labelled}}
     start = time.perf_counter()
     from dataclasses import replace
 
@@ -127,6 +170,7 @@ def bench(shape: dict[str, int] = SHAPE, steps: int = 500, batch: int = 128) -> 
         np.array([r["quality"] for r in rows]),
     )
     ccfg = CurriculumConfig(batch_size=batch)
+    z = feats.z
     start = time.perf_counter()
     cur = build_curriculum(sig, ccfg, lambda kept: cluster(z[kept], scfg.diversity), steps)
     explained = interpret.interpret(records, z, cur.clusters, sig.difficulty, cur.dropped, None)
@@ -143,12 +187,14 @@ def bench(shape: dict[str, int] = SHAPE, steps: int = 500, batch: int = 128) -> 
 
 def markdown(results: dict[str, Any]) -> str:
     m, s = results["machine"], results["shape"]
+    f = results["stages"]["features"]
     lines = [
         "# Scoring at DeepMath-103K scale",
         "",
-        f"Machine: {m['cpu_count']} CPU cores, Python {m['python']}, numpy {m['numpy']}. Pool: "
-        f"{s['prompts']:,} prompts x {s['latents']:,} latents ({s['active']} active), raw activations "
-        f"{s['d_model']} wide; synthetic (saerl/bench_scale.py).",
+        f"Machine: {m['cpu_count']} CPU cores ({m['torch_threads']} torch threads), Python {m['python']}, "
+        f"torch {m['torch']}, numpy {m['numpy']}. Pool: {s['prompts']:,} arithmetic prompts "
+        f"({f['mean_prompt_tokens']} tokens on average); the miniature's source shape, a TopK SAE of "
+        f"{s['latents']:,} latents (k = {s['k']}); random init (saerl/bench_scale.py).",
         "",
         "| stage | wall s | peak RSS GB (process, after the stage) |",
         "|---|---|---|",
@@ -157,6 +203,8 @@ def markdown(results: dict[str, Any]) -> str:
     cur = results["stages"]["curriculum"]
     lines += [
         "",
+        f"Features: {f['prompts_per_s']} prompts/s, {f['nnz_per_prompt']} nonzero latents per prompt, "
+        f"{f['shards']} shards streamed to disk, {f['npz_mb']} MB stored.",
         f"Total {results['total_seconds']} s; peak {results['peak_rss_gb']} GB. The curriculum: "
         f"{cur['batches']} batches, {cur['unique_prompts']:,} distinct prompts of {cur['kept']:,} kept; "
         "every batch full, each prompt once per pass, no dropped prompt in the stream.",
