@@ -67,7 +67,7 @@ slurm-up:  ## install (Debian packages) and start a two-node Slurm on this machi
 slurm-down:  ## stop the one-machine Slurm
 	bash slurm/down.sh
 
-bench: install  ## throughput of the miniature's stages on this machine -> reports/bench.json
+bench: install  ## every speed figure in one run (miniature stages, features path, SAE training, real shapes, `make demo` from scratch; ~30 min) -> reports/bench.{json,md}
 	$(PY) -m saerl.bench
 
 bench-coverage: install  ## coverage selection at 103k prompts x 16,384 latents -> reports/bench_coverage.{json,md}
@@ -76,7 +76,7 @@ bench-coverage: install  ## coverage selection at 103k prompts x 16,384 latents 
 bench-scale: install  ## features -> signals -> curriculum at 103k prompts x 16,384 latents -> reports/bench_scale.{json,md}
 	$(PY) -m saerl.bench_scale
 
-bench-shapes: install  ## SAE route (stop at half depth + encode + pool) vs full forward at Qwen2.5-0.5B/1.5B shapes -> reports/bench_shapes.{json,md}
+bench-shapes: install  ## the real-shape part of `make bench` alone: SAE route vs full forward vs rollout labelling at Qwen2.5-0.5B/1.5B shapes -> reports/bench_shapes.{json,md}
 	$(PY) -m saerl.bench_shapes
 
 lock:  ## regenerate constraints.txt from the current virtualenv

@@ -47,8 +47,8 @@ def pool(n: int, seed: int = 0) -> list[Any]:
     from saerl.data.arith import generate
     from saerl.data.config import ArithConfig
 
-    small = {"n_sft": 500, "n_val": 100, "n_eval_id": 100, "n_eval_ood": 100}
-    return generate(ArithConfig(n_train=n, max_digits=5, seed=seed, **small))["train"]
+    cfg = ArithConfig(n_train=n, max_digits=5, seed=seed, n_sft=500, n_val=100, n_eval_id=100, n_eval_ood=100)
+    return generate(cfg)["train"]
 
 
 def synthetic_failure(records: list[Any], seed: int = 2) -> np.ndarray:
@@ -70,7 +70,9 @@ def scorer(records: list[Any], latents: int, k: int) -> tuple[Any, Any, Any, int
     from saerl.sae.activations import resolve_layer
 
     sample = records[:5000]
-    tok = train_tokenizer([r.prompt for r in sample] + [r.meta["solution"] for r in sample], TokenizerConfig())
+    tok = train_tokenizer(
+        [r.prompt for r in sample] + [r.meta["solution"] for r in sample], TokenizerConfig()
+    )
     spec = ModelsConfig().family[0]
     model = build_model(spec, tok, seed=0).eval()
     torch.manual_seed(0)
@@ -116,7 +118,10 @@ def bench(shape: dict[str, int] = SHAPE, steps: int = 500, batch: int = 128) -> 
     start = time.perf_counter()
     records = pool(n)
     model, tok, sae, layer = scorer(records, shape["latents"], shape["k"])
-    out["stages"]["pool + models"] = {"seconds": round(time.perf_counter() - start, 1), "peak_rss_gb": _peak_gb()}
+    out["stages"]["pool + models"] = {
+        "seconds": round(time.perf_counter() - start, 1),
+        "peak_rss_gb": _peak_gb(),
+    }
 
     fcfg = FeaturesConfig()
     start = time.perf_counter()

@@ -97,6 +97,25 @@ def test_elasticnet_proxy_recovers_a_sparse_linear_signal():
     assert correlation(model.predict(z[300:]), y[300:]).pearson > 0.8
 
 
+@pytest.mark.parametrize("kind", ["elasticnet", "logistic", "ridge"])
+def test_probes_fitted_on_few_rows_apply_to_a_sparse_pool_in_chunks(kind):
+    """Fitted on the labelled rows (densified and centred), applied to a sparse pool as large as
+    one likes: the chunked sparse predictions equal the dense ones."""
+    rng = np.random.default_rng(1)
+    pool = sp.random(5000, 300, density=0.05, random_state=1, format="csr", dtype=np.float32)
+    y = pool @ rng.normal(0, 1, 300) + rng.normal(0, 0.1, 5000)
+    lab = rng.choice(5000, 400, replace=False)
+    if kind == "elasticnet":
+        model = fit_elasticnet(pool[lab], y[lab], (0.5, 1.0), 3, 0)
+    else:
+        model = fit_quality_probe(pool[lab], y[lab] > np.median(y), kind, 0)
+    assert model[0].with_mean  # the small labelled matrix was densified and centred
+    model.chunk_rows = 700  # several chunks, the last one partial
+    sparse_scores, dense_scores = quality_scores(model, pool), quality_scores(model, pool.toarray())
+    np.testing.assert_allclose(sparse_scores, dense_scores, rtol=1e-6, atol=1e-9)
+    assert sparse_scores.shape == (5000,)
+
+
 def test_quality_probe_and_metadata_features():
     z, truth = blobs(60, 2, 10, 2)
     clean = truth == 0
