@@ -82,3 +82,43 @@ def test_layer_out_of_range_fails_before_any_work(built):
     cfg = load_experiment(overrides=[*TINY_OVERRIDES, "activations.layer=7"])
     with pytest.raises(ActivationError, match=r"layer 7 out of range: the model has 3 layers"):
         build(cfg, store, "activations")
+
+
+def test_a_killed_features_build_resumes_from_its_shards_and_cleans_up(built, monkeypatch):
+    """The stage through the store: a build that dies mid-split leaves its finished shards in the
+    key's scratch folder; the next build reuses them, equals a build from scratch, and removes them.
+    The speed settings do not change the key."""
+    from saerl.sae import features
+
+    _cfg, store, _sae_art, _ = built
+    overrides = [*TINY_OVERRIDES, "features.pooling=max", "features.shard_prompts=32"]
+    cfg_max = load_experiment(overrides=overrides)
+    real, calls = features.encode_pool, []
+
+    def dies_on_the_third(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:  # the train split has 4 batches of 64
+            raise KeyboardInterrupt("killed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(features, "encode_pool", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        build(cfg_max, store, "features")
+    partial = list((store.root / "features").glob(".partial-*"))
+    assert len(partial) == 1 and list(partial[0].glob("train/shard-*.npz"))
+    monkeypatch.setattr(features, "encode_pool", real)
+    resumed = build(
+        load_experiment(overrides=[*overrides[:-1], "features.shard_prompts=1000"]), store, "features"
+    )
+    assert partial[0].name == f".partial-{resumed.key}"  # same key whatever shard_prompts is
+    assert resumed.manifest["info"]["splits"]["train"]["reused_from_shards"] > 0
+    assert not partial[0].exists()
+    from saerl.sae.stage import Scorer
+
+    data, source, sae = (build(cfg_max, store, s) for s in ("data", "source", "sae"))
+    scorer = Scorer.load(source, sae, cfg_max.activations, "max", "cpu")
+    records = load_split(data, "train")
+    whole = scorer.features([r.prompt for r in records], [r.id for r in records])  # from scratch
+    np.testing.assert_allclose(
+        load_features(resumed.path, "train").z.toarray(), whole.z.toarray(), rtol=1e-5, atol=1e-6
+    )
