@@ -163,3 +163,43 @@ def test_chat_generation_stops_at_the_turn_end_of_a_base_models_tokenizer(tiny):
     assert rollout_stops(str(folder), tok) == {"eos_token_id": [text_end, im_end]}  # no generation config
     tok.chat_template = None
     assert chat_turn_end(tok) is None and stop_token_ids(tok, text_end) == [text_end]
+
+
+def test_sft_saturation_curve_evaluates_along_one_schedule(tiny, monkeypatch, tmp_path):
+    """The saturation tool: evaluations on the validation split every `every` steps and at the end,
+    the SFT time net of evaluation, the same run as the models stage's up to its step count."""
+    from saerl.models import saturation
+
+    overrides, store = tiny
+    monkeypatch.chdir(tmp_path)
+    seen = []
+    import saerl.models.generation as generation
+
+    accuracy = generation.greedy_accuracy
+
+    def spy(model, tok, records, grader, max_new_tokens):
+        seen.append(([r.meta["split"] for r in records], model.training))
+        return accuracy(model, tok, records, grader, max_new_tokens)
+
+    monkeypatch.setattr(generation, "greedy_accuracy", spy)
+    results = saturation.run(
+        ["qwen2-xs"], steps=7, every=3, overrides=[*overrides, f"store_dir={store.root}"]
+    )
+    curve = results["targets"]["qwen2-xs"]["curve"]
+    assert [p["step"] for p in curve] == [3, 6, 7]
+    assert all(split == ["val"] * 30 and not training for split, training in seen)
+    assert all(0 <= p["accuracy"] <= 1 for p in curve)
+    assert curve[0]["sft_seconds"] <= curve[-1]["sft_seconds"]
+    assert results["targets"]["qwen2-xs"]["saturation_step"] in (3, 6, 7)
+    assert "| 6 |" in saturation.markdown(results)
+    with pytest.raises(ValueError, match=r"not in models\.family"):
+        saturation.run(["gpt-9"], steps=2, every=1, overrides=[*overrides, f"store_dir={store.root}"])
+
+
+def test_saturation_step_is_the_first_within_tolerance_of_the_best():
+    from saerl.models.saturation import saturation_step
+
+    points = [{"step": s, "accuracy": a} for s, a in [(250, 0.3), (500, 0.5), (750, 0.61), (1000, 0.62)]]
+    assert saturation_step(points, 0.02) == 750
+    assert saturation_step(points, 0.0) == 1000
+    assert saturation_step(points, 0.5) == 250

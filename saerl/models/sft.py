@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from saerl.data.records import Record
@@ -64,8 +64,15 @@ def _lr_at(step: int, cfg: SftConfig) -> float:
 
 
 def run_sft(
-    model: Any, tokenizer: Any, records: Sequence[Record], cfg: SftConfig, desc: str = "sft"
+    model: Any,
+    tokenizer: Any,
+    records: Sequence[Record],
+    cfg: SftConfig,
+    desc: str = "sft",
+    on_step: Callable[[int], None] | None = None,
 ) -> SftResult:
+    """``cfg.steps`` steps of SFT on ``records``. ``on_step(n)`` runs after the n-th step (e.g. an
+    evaluation along the way); the model is back in train mode after it."""
     import torch
     from tqdm.auto import tqdm
 
@@ -86,5 +93,8 @@ def run_sft(
         loss_value, n = sft_step(model, opt, [examples[i] for i in idx], pad_id, device)
         tokens += n
         bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{tokens / (time.perf_counter() - start):.0f}")
+        if on_step is not None:
+            on_step(step + 1)
+            model.train()
     model.eval()
     return SftResult(cfg.steps, tokens, time.perf_counter() - start, loss_value)
