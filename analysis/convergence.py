@@ -90,3 +90,40 @@ def steps_ratio(
     return Ratio(
         target, steps_to_target(m_mean, target), steps_to_target(v_mean, target), point, low, high, len(draws)
     )
+
+
+class Gain(NamedTuple):
+    """A method's mean final accuracy minus vanilla's (same units as the inputs), with a bootstrap
+    interval over seeds; ``low``/``high`` are None when either side has a single seed (resampling
+    one value gives a zero-width interval, which is not a confidence interval)."""
+
+    gain: float
+    low: float | None
+    high: float | None
+    n_method: int
+    n_vanilla: int
+
+
+def gain_ci(
+    method: Sequence[float],
+    vanilla: Sequence[float],
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Gain:
+    """Difference of means (method - vanilla) with a percentile bootstrap that resamples the seeds
+    of each side with replacement, independently (the runs are not paired: seeds share no data
+    order across methods)."""
+    m, v = np.asarray(method, dtype=float), np.asarray(vanilla, dtype=float)
+    if not len(m) or not len(v):
+        raise ValueError("gain_ci: need at least one final accuracy per side")
+    point = float(m.mean() - v.mean())
+    if min(len(m), len(v)) < 2:
+        return Gain(point, None, None, len(m), len(v))
+    rng = np.random.default_rng(seed)
+    draws = m[rng.integers(len(m), size=(n_boot, len(m)))].mean(axis=1) - v[
+        rng.integers(len(v), size=(n_boot, len(v)))
+    ].mean(axis=1)
+    alpha = (1 - level) / 2
+    low, high = (float(np.quantile(draws, q)) for q in (alpha, 1 - alpha))
+    return Gain(point, low, high, len(m), len(v))

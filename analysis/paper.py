@@ -34,6 +34,51 @@ def by_sweep(rs: RunSet) -> dict[str, RunSet]:
     return out
 
 
+def _last_eval_step(rs: RunSet, runs: Sequence[str]) -> set[int]:
+    from analysis.tidy import ACCURACY
+
+    t = rs.table[(rs.table["metric"] == ACCURACY) & rs.table["run"].isin(list(runs))]
+    return set(t.groupby("run")["step"].max().astype(int))
+
+
+def with_vanilla(sweeps: dict[str, RunSet], everything: RunSet) -> dict[str, tuple[RunSet, str]]:
+    """Each sweep's runs, plus vanilla runs borrowed from another sweep where the sweep has other
+    methods for a (source, target) pair but no vanilla of its own (the rho sweep runs only SAERL):
+    borrowed runs have the same source and target models and end at the same eval step, and come
+    from the sweep with the most of them. Returns (runs, a note saying what was borrowed)."""
+    from analysis.measures import BASELINE
+
+    out = {}
+    for name, rs in sweeps.items():
+        add: list[str] = []
+        notes = []
+        for (source, target), group in rs.runs.groupby(["source_model", "target_model"]):
+            if (group["method"] == BASELINE).any():
+                continue
+            steps = _last_eval_step(rs, group["run"].tolist())
+            pool = everything.runs[
+                (everything.runs["method"] == BASELINE)
+                & (everything.runs["source_model"] == source)
+                & (everything.runs["target_model"] == target)
+                & (everything.runs["sweep"] != name)
+            ]
+            pool = (
+                pool[[bool(_last_eval_step(everything, [r]) & steps) for r in pool["run"]]]
+                if len(pool)
+                else pool
+            )
+            if pool.empty:
+                continue
+            donor = pool["sweep"].value_counts().idxmax()
+            runs = sorted(pool.loc[pool["sweep"] == donor, "run"])
+            add += runs
+            notes.append(f"vanilla for {target} ({len(runs)} runs) from sweep {donor}")
+        if add:
+            rs = concat([rs, everything.only(add)])
+        out[name] = (rs, "; ".join(notes))
+    return out
+
+
 def write_paper(
     locations: Sequence[str],
     out: Path,
@@ -54,7 +99,8 @@ def write_paper(
         found.append(load_runs(loc, source, "", cache))
     if not found:
         raise FileNotFoundError(f"paper: none of {list(locations)} exists; run the sweeps first")
-    sweeps = by_sweep(concat(found))
+    everything = concat(found)
+    sweeps = with_vanilla(by_sweep(everything), everything)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# saerl study: every table and figure", ""]
     lines += [
@@ -62,13 +108,15 @@ def write_paper(
     ]
     if missing:
         lines += [f"Not found (left out): {', '.join(f'`{m}`' for m in missing)}."]
-    lines += ["", "| sweep | runs | complete | report |", "|---|---|---|---|"]
-    for name, rs in sweeps.items():
+    lines += ["", "| sweep | runs | complete | reference | report |", "|---|---|---|---|---|"]
+    for name, (rs, note) in sweeps.items():
         report = write_report(
-            rs, out / name, title=f"saerl study: {name}", store_dir=store_dir, signals_dir=signals_dir
-        )
+            rs, out / name, title=f"saerl study: {name}", store_dir=store_dir, signals_dir=signals_dir,
+            note=f"Reference runs borrowed: {note}." if note else "",
+        )  # fmt: skip
         done = int((rs.runs["state"] == "done").sum())
-        lines.append(f"| {name} | {len(rs.runs)} | {done} | [{name}/report.md]({report.relative_to(out)}) |")
+        link = f"[{name}/report.md]({report.relative_to(out)})"
+        lines.append(f"| {name} | {len(rs.runs)} | {done} | {note or '-'} | {link} |")
     lines += ["", f"Built in {time.time() - start:.1f} s."]
     (out / "index.md").write_text("\n".join(lines) + "\n")
     return out / "index.md"

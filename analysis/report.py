@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import tables
-from analysis.convergence import steps_ratio
+from analysis.convergence import Gain, best, gain_ci, mean_curve, steps_ratio, steps_to_target
 from analysis.measures import BASELINE, FULL, at_step, curves, final, incomplete, mean_sd, runs_of
 from analysis.tables import pct
 from analysis.tidy import ACCURACY, RunSet, eval_sets
@@ -138,16 +138,79 @@ def transfer(rs: RunSet, ratios: dict[tuple[str, str], Any]) -> tuple[pd.DataFra
     return table.drop(columns="_gain"), matrix
 
 
-def ablations(rs: RunSet) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-method table, rho table) of final accuracy, mean ± sd over seeds."""
-    fin = final(rs)
-    runs = rs.runs.assign(final=rs.runs["run"].map(fin)).dropna(subset=["final"])
-    by_method = (
-        runs.groupby(["target_model", "method"])["final"].agg(["mean", "std", "count"]).reset_index()
-    ).rename(columns={"std": "sd"})
-    full = runs[runs["method"] == FULL]
-    by_rho = full.groupby(["target_model", "rho"])["final"].agg(["mean", "std", "count"]).reset_index()
-    return by_method, by_rho.rename(columns={"std": "sd"})
+def _gain_cells(g: Gain) -> dict[str, Any]:
+    ci = "n/a (1 seed)"
+    if g.low is not None and g.high is not None:
+        ci = f"[{100 * g.low:+.1f}, {100 * g.high:+.1f}]"
+    return {
+        "gain (points)": f"{100 * g.gain:+.1f}",
+        "95% CI": ci,
+        "_gain": g.gain,
+        "_low": g.low,
+        "_high": g.high,
+    }
+
+
+def _against_vanilla(
+    rs: RunSet, runs: list[str], vanilla: list[str], goal: float | None, n_boot: int
+) -> dict[str, Any]:
+    """One row of the ablation/rho tables: ``runs``'s final accuracy, gain over ``vanilla`` with its
+    bootstrap CI (none for vanilla itself), and the step where their mean curve reaches ``goal``."""
+    fin, by_run = final(rs), curves(rs)
+    vals, van = fin.reindex(runs).dropna(), fin.reindex(vanilla).dropna()
+    mean, sd, n = mean_sd(vals)
+    row: dict[str, Any] = {"seeds": n, "final": pct(mean, sd), "_mean": mean, "_sd": sd}
+    if len(van) and n and sorted(runs) != sorted(vanilla):
+        row |= _gain_cells(gain_ci(vals.tolist(), van.tolist(), n_boot))
+    else:
+        row |= {"gain (points)": "-", "95% CI": "-", "_gain": None, "_low": None, "_high": None}
+    curve = mean_curve([by_run[r] for r in runs if r in by_run])
+    steps = steps_to_target(curve, goal) if goal is not None and curve else None
+    row["steps to target"] = "-" if goal is None else ("not reached" if steps is None else steps)
+    row["_steps"] = steps
+    return row
+
+
+def ablations(
+    rs: RunSet, target_acc: float | None = None, n_boot: int = 2000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-method table, rho table), per target model. Each row: final accuracy (mean ± sd over
+    seeds), the gain over vanilla's mean final accuracy in points with a 95% bootstrap interval over
+    seeds, and the first eval step where the row's mean curve reaches the target (vanilla's best
+    mean accuracy unless given). The rho table has SAERL's runs by mixing ratio; a method run at
+    several rho values appears there only. Columns starting with '_' are numbers for the figures."""
+    by_run = curves(rs)
+    method_rows: list[dict[str, Any]] = []
+    rho_rows: list[dict[str, Any]] = []
+    for target in sorted(rs.runs["target_model"].dropna().unique()):
+        vanilla = runs_of(rs, target_model=target, method=BASELINE)
+        van_curve = mean_curve([by_run[r] for r in vanilla if r in by_run])
+        goal = target_acc if target_acc is not None else (best(van_curve) if van_curve else None)
+        in_target = rs.runs[rs.runs["target_model"] == target]
+        labelled = split_rho(rs.only(in_target["run"]))
+        for method in sorted(labelled.runs["method"].dropna().unique()):
+            if " [rho=" not in str(method):
+                row = _against_vanilla(rs, runs_of(labelled, method=method), vanilla, goal, n_boot)
+                method_rows.append({"target": target, "method": method} | row)
+        full = in_target[in_target["method"] == FULL]
+        for rho in sorted(full["rho"].dropna().unique()):
+            row = _against_vanilla(rs, sorted(full.loc[full["rho"] == rho, "run"]), vanilla, goal, n_boot)
+            rho_rows.append({"target": target, "rho": float(rho), "target accuracy": pct(goal)} | row)
+    return pd.DataFrame(method_rows), pd.DataFrame(rho_rows)
+
+
+def split_rho(rs: RunSet) -> RunSet:
+    """The runs with a method's rho in its label where one target has that method at several rho
+    values (the rho sweep): the main table and convergence must not average rho=0 and rho=0.5
+    runs together as seeds of one method."""
+    runs = rs.runs.copy()
+    varied = runs.groupby(["target_model", "method"])["rho"].transform("nunique") > 1
+    if not varied.any():
+        return rs
+    label = runs["method"].astype(str) + " [rho=" + runs["rho"].map(lambda r: f"{r:g}") + "]"
+    runs.loc[varied, "method"] = label[varied]
+    table = rs.table.drop(columns="method").merge(runs[["run", "method"]], on="run", how="left")
+    return RunSet(table[list(rs.table.columns)], runs)
 
 
 def cost(store_dir: Path | None, rs: RunSet) -> pd.DataFrame:
@@ -244,12 +307,17 @@ class ReportContext:
         return self.out / "figures"
 
     @functools.cached_property
+    def by_method(self) -> RunSet:
+        """``ok`` with rho in the method's label where a method ran at several rho values."""
+        return split_rho(self.ok)
+
+    @functools.cached_property
     def convergence(self) -> tuple[pd.DataFrame, dict[tuple[str, str], Any]]:
-        return convergence_table(self.ok, self.target_acc, self.n_boot)
+        return convergence_table(self.by_method, self.target_acc, self.n_boot)
 
 
 def section_main(ctx: ReportContext) -> list[str]:
-    table = main_table(ctx.ok)
+    table = main_table(ctx.by_method)
     return [
         "## Main table",
         "",
@@ -261,7 +329,7 @@ def section_convergence(ctx: ReportContext) -> list[str]:
     from analysis.figures import convergence as convergence_fig
 
     conv, _ = ctx.convergence
-    convergence_fig.plot(ctx.ok, ctx.figs, target_acc=ctx.target_acc)
+    convergence_fig.plot(ctx.by_method, ctx.figs, target_acc=ctx.target_acc)
     how = f"{pct(ctx.target_acc)}%" if ctx.target_acc is not None else "vanilla's best mean accuracy"
     md = ["## Convergence", "", "![convergence](figures/convergence.png)", ""]
     md += [
@@ -282,7 +350,7 @@ def section_convergence(ctx: ReportContext) -> list[str]:
 def section_transfer(ctx: ReportContext) -> list[str]:
     from analysis.figures import transfer as transfer_fig
 
-    table, matrix = transfer(ctx.ok, ctx.convergence[1])
+    table, matrix = transfer(ctx.by_method, ctx.convergence[1])
     md = ["## Transfer (source model x target model)", ""]
     if not len(table):
         return [*md, "No SAERL runs."]
@@ -298,26 +366,36 @@ def section_transfer(ctx: ReportContext) -> list[str]:
 def section_ablations(ctx: ReportContext) -> list[str]:
     from analysis.figures import ablations as ablation_fig
 
-    by_method, by_rho = ablations(ctx.ok)
-    extra = by_method[~by_method["method"].isin([BASELINE, FULL])]
+    by_method, by_rho = ablations(ctx.ok, ctx.target_acc, ctx.n_boot)
+    extra = by_method[~by_method["method"].isin([BASELINE, FULL])] if len(by_method) else by_method
     md = ["## Ablations and rho", ""]
-    if len(extra) == 0 and by_rho["rho"].nunique() <= 1:
+    if len(extra) == 0 and (by_rho.empty or by_rho["rho"].nunique() <= 1):
         return [*md, "No ablation modes or rho values beyond the main comparison in these runs."]
+    how = f"{pct(ctx.target_acc)}%" if ctx.target_acc is not None else "vanilla's best mean accuracy"
+    md += [
+        "Gain: mean final accuracy minus vanilla's, in points; 95% CI: percentile bootstrap over "
+        f"seeds ({ctx.n_boot} resamples of each side; n/a with one seed). Steps to target: first "
+        f"eval step where the mean curve over seeds reaches {how}.",
+        "",
+    ]
+    shown = ["target", "seeds", "final", "gain (points)", "95% CI", "steps to target"]
     if len(extra):
         ablation_fig.bars(by_method, ctx.figs)
         md += ["![ablations](figures/ablations.png)", ""]
-    if by_rho["rho"].nunique() > 1:
-        ablation_fig.rho(by_rho, ctx.figs)
-        rho_rows = by_rho.assign(final=[pct(m, s) for m, s in zip(by_rho["mean"], by_rho["sd"], strict=True)])
-        rho_table = tables.write(
-            rho_rows[["target_model", "rho", "count", "final"]], ctx.out, "rho", "Final accuracy per rho (%)"
-        )
-        md += ["![rho](figures/rho.png)", "", rho_table, ""]
-    shown = by_method.assign(
-        final=[pct(m, s) for m, s in zip(by_method["mean"], by_method["sd"], strict=True)]
-    )
-    cols = ["target_model", "method", "count", "final"]
-    return [*md, tables.write(shown[cols], ctx.out, "ablations", "Final accuracy per method (%)")]
+        cols = [*shown[:1], "method", *shown[1:]]
+        md += [
+            tables.write(
+                by_method[cols], ctx.out, "ablations", "Final accuracy and gain over vanilla per method (%)"
+            ),
+            "",
+        ]
+    if not by_rho.empty and by_rho["rho"].nunique() > 1:
+        vanilla = by_method[by_method["method"] == BASELINE]
+        ablation_fig.rho(by_rho, vanilla, ctx.figs)
+        cols = [*shown[:1], "rho", *shown[1:]]
+        md += ["![rho](figures/rho.png)", ""]
+        md += [tables.write(by_rho[cols], ctx.out, "rho", "SAERL against the mixing ratio rho (%)")]
+    return md
 
 
 def section_cost(ctx: ReportContext) -> list[str]:
@@ -472,14 +550,18 @@ def write_report(
     signals_dir: Path | None = None,
     target_acc: float | None = None,
     n_boot: int = 2000,
+    note: str = "",
 ) -> Path:
-    """Write ``out``/report.md with tables/ and figures/; returns the report's path."""
+    """Write ``out``/report.md with tables/ and figures/; returns the report's path. ``note``: a line
+    under the title (e.g. which reference runs came from another sweep)."""
     out.mkdir(parents=True, exist_ok=True)
     skipped = incomplete(rs)
     ok = rs.only(set(rs.runs["run"]) - set(skipped["run"]))
     md = [f"# {title}", ""]
     md += [f"Runs: {len(rs.runs)} ({len(ok.runs)} complete). Accuracy: `{ACCURACY}` (greedy, %), "
            "final = the last evaluation."]  # fmt: skip
+    if note:
+        md += ["", note]
     md += ["", "## Incomplete runs (not averaged in)", ""]
     md += [tables.write(skipped, out, "incomplete", "Runs left out") if len(skipped) else "None."]
     if ok.runs.empty:

@@ -215,8 +215,22 @@ def test_report_lists_the_crashed_run_and_writes_nonempty_figures(runs_root, tmp
     assert len(counts) >= 2 and sum(counts) == 32, covered
 
 
-def test_ablation_and_rho_sections_appear_when_runs_have_them(tmp_path):
-    def log(method, rho, seed, acc):
+def test_gain_over_vanilla_with_a_bootstrap_interval_over_seeds():
+    from analysis.convergence import gain_ci
+
+    g = gain_ci([0.50, 0.54], [0.40, 0.42], n_boot=4000, seed=0)
+    # point: 0.52 - 0.41; resampled means are {0.50, 0.52, 0.54} and {0.40, 0.41, 0.42}, so every
+    # draw lies in [0.08, 0.14] and both tails are reached with 4000 draws (p = 1/16 each corner).
+    assert g.gain == pytest.approx(0.11) and (g.n_method, g.n_vanilla) == (2, 2)
+    assert g.low == pytest.approx(0.08) and g.high == pytest.approx(0.14)
+    one = gain_ci([0.5], [0.4, 0.42])
+    assert one.gain == pytest.approx(0.09) and one.low is None and one.high is None  # n/a, not [x, x]
+    with pytest.raises(ValueError, match="at least one"):
+        gain_ci([], [0.4])
+
+
+def _ablation_runs():
+    def log(method, rho, seed, curve):
         cond = {
             "sweep": "ab",
             "source_model": "s",
@@ -225,23 +239,53 @@ def test_ablation_and_rho_sections_appear_when_runs_have_them(tmp_path):
             "rho": rho,
             "seed": seed,
         }
-        rows = [{"step": 0, "eval/average": 0.3}, {"step": 10, "eval/average": acc, "wall_time": 5.0}]
+        rows = [{"step": step, "eval/average": acc} for step, acc in curve]
         return RunLog(f"ab/{method}-{rho}-{seed}", cond, "done", "mem", rows)
 
-    rs = build(
+    return build(
         [
-            log("vanilla", 0.25, 0, 0.40),
-            log("saerl", 0.25, 0, 0.50),
-            log("saerl", 0.5, 0, 0.45),
-            log("no_mixing", 0.25, 0, 0.42),
+            log("vanilla", 0.25, 0, [(0, 0.3), (10, 0.40), (20, 0.40)]),
+            log("vanilla", 0.25, 1, [(0, 0.3), (10, 0.38), (20, 0.42)]),  # mean best 0.41 at 20
+            log("saerl", 0.25, 0, [(0, 0.3), (10, 0.45), (20, 0.50)]),
+            log("saerl", 0.25, 1, [(0, 0.3), (10, 0.43), (20, 0.54)]),  # reaches 0.41 at 10
+            log("saerl", 0.5, 0, [(0, 0.3), (10, 0.35), (20, 0.45)]),
+            log("saerl", 0.5, 1, [(0, 0.3), (10, 0.37), (20, 0.41)]),  # reaches 0.41 at 20
+            log("saerl", 0.0, 0, [(0, 0.3), (10, 0.31), (20, 0.33)]),  # never
+            log("no_mixing", 0.25, 0, [(0, 0.3), (10, 0.40), (20, 0.42)]),
         ]
     )
+
+
+def test_ablations_give_each_mode_its_gain_with_a_ci_and_each_rho_its_steps_to_target():
+    from analysis.report import ablations, split_rho
+
+    by_method, by_rho = ablations(_ablation_runs(), n_boot=2000)
+    m = by_method.set_index("method")
+    assert m.loc["no_mixing", "gain (points)"] == "+1.0" and m.loc["no_mixing", "95% CI"] == "n/a (1 seed)"
+    assert m.loc["vanilla", "gain (points)"] == "-" and m.loc["vanilla", "steps to target"] == 20
+    assert "saerl" not in m.index  # at several rho values: those rows are the rho table's
+    r = by_rho.set_index("rho")
+    assert list(r.index) == [0.0, 0.25, 0.5]
+    assert r.loc[0.25, "gain (points)"] == "+11.0" and r.loc[0.25, "95% CI"] == "[+8.0, +14.0]"
+    assert r.loc[0.5, "gain (points)"] == "+2.0" and r.loc[0.5, "seeds"] == 2
+    assert [r.loc[x, "steps to target"] for x in (0.0, 0.25, 0.5)] == ["not reached", 10, 20]
+    assert (r["target accuracy"] == "41.0").all()
+    # the main table and convergence see the rho values as separate methods, never as seeds of one
+    methods = set(split_rho(_ablation_runs()).runs["method"])
+    assert methods == {"vanilla", "no_mixing", "saerl [rho=0]", "saerl [rho=0.25]", "saerl [rho=0.5]"}
+
+
+def test_ablation_and_rho_sections_appear_when_runs_have_them(tmp_path):
     from analysis.report import write_report
 
-    text = write_report(rs, tmp_path, n_boot=20).read_text()
+    text = write_report(_ablation_runs(), tmp_path, n_boot=200).read_text()
     assert "figures/ablations.png" in text and "figures/rho.png" in text
     assert (tmp_path / "figures" / "rho.pdf").stat().st_size > 1000
-    assert "| t | no_mixing | 1 | 42.0 |" in (tmp_path / "tables" / "ablations.md").read_text()
+    table = (tmp_path / "tables" / "ablations.md").read_text()
+    assert "| t | no_mixing | 1 | 42.0 | +1.0 | n/a (1 seed) | 20 |" in table
+    assert "| t | 0.25 | 2 | 52.0 ± 2.8 | +11.0 |" in (tmp_path / "tables" / "rho.md").read_text()
+    main = (tmp_path / "tables" / "main.md").read_text()
+    assert "| t | saerl [rho=0.5] | 2 |" in main and "| t | saerl | " not in main
 
 
 def test_bad_metrics_lines_name_the_file_and_line(tmp_path):
@@ -302,20 +346,24 @@ def test_make_paper_rebuilds_one_report_per_sweep_from_logged_runs(runs_root, tm
     """`saerl paper` over the real runs of one sweep and run folders of a second (rho) sweep: one
     report each (the rho runs are not pooled into the first sweep's 'saerl'), an index, no training."""
     rho = tmp_path / "rho-runs"
-    for r, acc in ((0.0, 0.40), (0.25, 0.5), (0.5, 0.45)):
-        run = rho / "rho" / f"t-saerl-rho{r}-s0"
+    # the rho sweep has no vanilla: the report borrows the ablation sweep's (same models, same last
+    # eval step), not the one that ran fewer steps
+    points = [("rho", "saerl", r, acc, 10) for r, acc in ((0.0, 0.40), (0.25, 0.5), (0.5, 0.45))]
+    points += [("ab", "vanilla", 0.25, 0.42, 10), ("short", "vanilla", 0.25, 0.1, 5)]
+    for sweep, method, r, acc, last in points:
+        run = rho / sweep / f"t-{method}-rho{r}-s0-{sweep}"
         run.mkdir(parents=True)
         cond = {
-            "sweep": "rho",
+            "sweep": sweep,
             "source_model": "s",
             "target_model": "t",
-            "method": "saerl",
+            "method": method,
             "rho": r,
             "seed": 0,
         }
         (run / "condition.json").write_text(json.dumps(cond))
         (run / "status.json").write_text(json.dumps({"state": "done"}))
-        rows = [{"step": 0, "eval/average": 0.3}, {"step": 10, "eval/average": acc}]
+        rows = [{"step": 0, "eval/average": 0.3}, {"step": last, "eval/average": acc}]
         (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
     out = tmp_path / "paper"
     saerl = str(Path(__file__).parent.parent / ".venv/bin/saerl")
@@ -326,8 +374,10 @@ def test_make_paper_rebuilds_one_report_per_sweep_from_logged_runs(runs_root, tm
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     index = (out / "index.md").read_text()
-    assert "| an | 4 | 3 | [an/report.md](an/report.md) |" in index
-    assert "| rho | 3 | 3 | [rho/report.md](rho/report.md) |" in index
+    assert "| an | 4 | 3 | - | [an/report.md](an/report.md) |" in index
+    assert "| rho | 4 | 4 | vanilla for t (1 runs) from sweep ab | [rho/report.md](rho/report.md) |" in index
+    rho_table = (out / "rho" / "tables" / "rho.md").read_text()
+    assert "| t | 0.25 | 1 | 50.0 | +8.0 | n/a (1 seed) | 10 |" in rho_table
     assert "missing" in index.split("Not found")[1]
     assert "figures/rho.png" in (out / "rho" / "report.md").read_text()
     an_main = (out / "an" / "tables" / "main.md").read_text()
