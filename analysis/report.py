@@ -353,7 +353,7 @@ def section_transfer(ctx: ReportContext) -> list[str]:
     table, matrix = transfer(ctx.by_method, ctx.convergence[1])
     md = ["## Transfer (source model x target model)", ""]
     if not len(table):
-        return [*md, "No SAERL runs."]
+        return [*md, "No SAERL runs at a single rho (a rho sweep: see the rho table)."]
     transfer_fig.plot(matrix, ctx.figs)
     return [
         *md,

@@ -33,7 +33,7 @@ def bars(table: pd.DataFrame, out: Path, name: str = "ablations") -> list[Path]:
         t = t_all[t_all["target"] == target].sort_values("_gain")
         seeds = ", ".join(sorted({str(s) for s in t["seeds"]}))
         ax.barh(t["method"], 100 * t["_gain"].astype(float), xerr=_interval(t), color=PALETTE[0],
-                capsize=2, label=f"mean gain ({seeds} seeds), 95% CI")  # fmt: skip
+                capsize=2, label=f"mean gain (seeds per mode: {seeds}), 95% CI")  # fmt: skip
         ax.axvline(0, color="0.3", lw=0.8, label="vanilla")
         ax.set_xlabel("final accuracy - vanilla (points)")
         ax.set_title(f"ablations, target {target}", fontsize=9)
@@ -52,7 +52,7 @@ def rho(table: pd.DataFrame, vanilla: pd.DataFrame, out: Path, name: str = "rho"
         t = t.sort_values("rho")
         color = PALETTE[i % len(PALETTE)]
         acc_ax.errorbar(t["rho"], 100 * t["_mean"], yerr=100 * t["_sd"].astype(float).fillna(0), marker="o",
-                        ms=3, color=color, capsize=2, label=f"SAERL, {target}")  # fmt: skip
+                        ms=3, color=color, capsize=2, label=f"SAERL, {target} (mean ± sd)")  # fmt: skip
         v = vanilla[vanilla["target"] == target]
         if len(v):
             acc_ax.axhline(
