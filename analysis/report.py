@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import tables
-from analysis.convergence import Gain, best, gain_ci, mean_curve, steps_ratio, steps_to_target
+from analysis.convergence import Curve, Gain, best, gain_ci, mean_curve, steps_ratio, steps_to_target
 from analysis.measures import BASELINE, FULL, at_step, curves, final, incomplete, mean_sd, runs_of
 from analysis.tables import pct
 from analysis.tidy import ACCURACY, RunSet, eval_sets
@@ -152,11 +152,15 @@ def _gain_cells(g: Gain) -> dict[str, Any]:
 
 
 def _against_vanilla(
-    rs: RunSet, runs: list[str], vanilla: list[str], goal: float | None, n_boot: int
+    fin: pd.Series,
+    by_run: dict[str, Curve],
+    runs: list[str],
+    vanilla: list[str],
+    goal: float | None,
+    n_boot: int,
 ) -> dict[str, Any]:
     """One row of the ablation/rho tables: ``runs``'s final accuracy, gain over ``vanilla`` with its
     bootstrap CI (none for vanilla itself), and the step where their mean curve reaches ``goal``."""
-    fin, by_run = final(rs), curves(rs)
     vals, van = fin.reindex(runs).dropna(), fin.reindex(vanilla).dropna()
     mean, sd, n = mean_sd(vals)
     row: dict[str, Any] = {"seeds": n, "final": pct(mean, sd), "_mean": mean, "_sd": sd}
@@ -179,7 +183,7 @@ def ablations(
     seeds, and the first eval step where the row's mean curve reaches the target (vanilla's best
     mean accuracy unless given). The rho table has SAERL's runs by mixing ratio; a method run at
     several rho values appears there only. Columns starting with '_' are numbers for the figures."""
-    by_run = curves(rs)
+    fin, by_run = final(rs), curves(rs)
     method_rows: list[dict[str, Any]] = []
     rho_rows: list[dict[str, Any]] = []
     for target in sorted(rs.runs["target_model"].dropna().unique()):
@@ -190,11 +194,12 @@ def ablations(
         labelled = split_rho(rs.only(in_target["run"]))
         for method in sorted(labelled.runs["method"].dropna().unique()):
             if " [rho=" not in str(method):
-                row = _against_vanilla(rs, runs_of(labelled, method=method), vanilla, goal, n_boot)
+                row = _against_vanilla(fin, by_run, runs_of(labelled, method=method), vanilla, goal, n_boot)
                 method_rows.append({"target": target, "method": method} | row)
         full = in_target[in_target["method"] == FULL]
         for rho in sorted(full["rho"].dropna().unique()):
-            row = _against_vanilla(rs, sorted(full.loc[full["rho"] == rho, "run"]), vanilla, goal, n_boot)
+            rho_runs = sorted(full.loc[full["rho"] == rho, "run"])
+            row = _against_vanilla(fin, by_run, rho_runs, vanilla, goal, n_boot)
             rho_rows.append({"target": target, "rho": float(rho), "target accuracy": pct(goal)} | row)
     return pd.DataFrame(method_rows), pd.DataFrame(rho_rows)
 

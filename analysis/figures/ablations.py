@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.measures import BASELINE
 from analysis.style import PALETTE, pyplot, save
-
-BASELINE = "vanilla"
 
 
 def _interval(t: pd.DataFrame) -> list[list[float]]:
