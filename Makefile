@@ -50,7 +50,7 @@ OUT ?= reports/$(notdir $(RUNS))
 report: install  ## report from RUNS (a runs/<sweep> folder or a W&B entity/project) into OUT
 	$(BIN)/saerl report $(RUNS) --out $(OUT)
 
-PAPER_RUNS ?= runs/miniature runs/ablations runs/rho runs/sft-baseline runs/coverage runs/coverage-target runs/demo
+PAPER_RUNS ?= runs/miniature runs/ablations runs/rho runs/coverage runs/coverage-target runs/demo
 paper: install  ## every table and figure of the study from PAPER_RUNS (run folders or wandb:entity/project) into reports/paper, no training
 	$(BIN)/saerl paper $(PAPER_RUNS) --out reports/paper
 

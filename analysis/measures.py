@@ -11,6 +11,9 @@ from analysis.tidy import ACCURACY, RunSet
 
 BASELINE = "vanilla"
 FULL = "saerl"
+SFT = "sft"
+"""The same-compute SFT baseline: it trains for an RL run's wall time, not for RL steps, so it has
+a final accuracy (logged at the RL runs' last step) but no curve over steps and no steps-to-target."""
 
 
 def curves(rs: RunSet, metric: str = ACCURACY) -> dict[str, Curve]:

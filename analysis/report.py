@@ -18,7 +18,7 @@ import pandas as pd
 
 from analysis import tables
 from analysis.convergence import Curve, Gain, best, gain_ci, mean_curve, steps_ratio, steps_to_target
-from analysis.measures import BASELINE, FULL, at_step, curves, final, incomplete, mean_sd, runs_of
+from analysis.measures import BASELINE, FULL, SFT, at_step, curves, final, incomplete, mean_sd, runs_of
 from analysis.tables import pct
 from analysis.tidy import ACCURACY, RunSet, eval_sets
 
@@ -77,7 +77,9 @@ def convergence_table(
     rows, ratios = [], {}
     for target in sorted(rs.runs["target_model"].dropna().unique()):
         vanilla = [by_run[r] for r in runs_of(rs, target_model=target, method=BASELINE) if r in by_run]
-        methods = sorted(set(rs.runs.loc[rs.runs["target_model"] == target, "method"].dropna()) - {BASELINE})
+        methods = sorted(
+            set(rs.runs.loc[rs.runs["target_model"] == target, "method"].dropna()) - {BASELINE, SFT}
+        )
         for method in methods:
             mine = [by_run[r] for r in runs_of(rs, target_model=target, method=method) if r in by_run]
             if not vanilla or not mine:
@@ -158,9 +160,11 @@ def _against_vanilla(
     vanilla: list[str],
     goal: float | None,
     n_boot: int,
+    no_curve: bool = False,
 ) -> dict[str, Any]:
     """One row of the ablation/rho tables: ``runs``'s final accuracy, gain over ``vanilla`` with its
-    bootstrap CI (none for vanilla itself), and the step where their mean curve reaches ``goal``."""
+    bootstrap CI (none for vanilla itself), and the step where their mean curve reaches ``goal``
+    ('-' with ``no_curve``: the SFT baseline, trained for wall time rather than steps)."""
     vals, van = fin.reindex(runs).dropna(), fin.reindex(vanilla).dropna()
     mean, sd, n = mean_sd(vals)
     row: dict[str, Any] = {"seeds": n, "final": pct(mean, sd), "_mean": mean, "_sd": sd}
@@ -168,10 +172,11 @@ def _against_vanilla(
         row |= _gain_cells(gain_ci(vals.tolist(), van.tolist(), n_boot))
     else:
         row |= {"gain (points)": "-", "95% CI": "-", "_gain": None, "_low": None, "_high": None}
-    curve = mean_curve([by_run[r] for r in runs if r in by_run])
-    steps = steps_to_target(curve, goal) if goal is not None and curve else None
-    row["steps to target"] = "-" if goal is None else ("not reached" if steps is None else steps)
-    row["_steps"] = steps
+    row["steps to target"], row["_steps"] = "-", None
+    if goal is not None and not no_curve:
+        curve = mean_curve([by_run[r] for r in runs if r in by_run])
+        steps = steps_to_target(curve, goal) if curve else None
+        row["steps to target"], row["_steps"] = ("not reached" if steps is None else steps), steps
     return row
 
 
@@ -194,7 +199,8 @@ def ablations(
         labelled = split_rho(rs.only(in_target["run"]))
         for method in sorted(labelled.runs["method"].dropna().unique()):
             if " [rho=" not in str(method):
-                row = _against_vanilla(fin, by_run, runs_of(labelled, method=method), vanilla, goal, n_boot)
+                runs = runs_of(labelled, method=method)
+                row = _against_vanilla(fin, by_run, runs, vanilla, goal, n_boot, no_curve=method == SFT)
                 method_rows.append({"target": target, "method": method} | row)
         full = in_target[in_target["method"] == FULL]
         for rho in sorted(full["rho"].dropna().unique()):
@@ -347,7 +353,13 @@ def section_convergence(ctx: ReportContext) -> list[str]:
         if len(conv)
         else "No vanilla/method pairs."
     ]
-    if (conv["ratio"] == "undefined").any():
+    if (ctx.by_method.runs["method"] == SFT).any():
+        md += [
+            "",
+            f"The SFT baseline ({SFT}) trains for an RL run's wall time, not for RL steps: it has no "
+            "curve or steps-to-target; the dotted line is its mean final accuracy.",
+        ]
+    if len(conv) and (conv["ratio"] == "undefined").any():
         md += ["", "undefined: vanilla's mean curve is at its best at step 0 (RL did not improve on it)."]
     return md
 

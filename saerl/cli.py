@@ -339,7 +339,7 @@ def cmd_paper(argv: list[str]) -> None:
     from analysis.paper import write_paper
 
     p = argparse.ArgumentParser(prog="saerl paper", description=(cmd_paper.__doc__ or "").strip())
-    study = ["runs/miniature", "runs/ablations", "runs/rho", "runs/sft-baseline", "runs/demo"]
+    study = ["runs/miniature", "runs/ablations", "runs/rho", "runs/coverage", "runs/coverage-target", "runs/demo"]
     p.add_argument(
         "runs", nargs="*", default=study,
         help="run folder trees or wandb:<entity>/<project> (default: the study's sweeps and the demo)",

@@ -229,7 +229,7 @@ def test_gain_over_vanilla_with_a_bootstrap_interval_over_seeds():
         gain_ci([], [0.4])
 
 
-def _ablation_runs():
+def _ablation_logs():
     def log(method, rho, seed, curve):
         cond = {
             "sweep": "ab",
@@ -242,18 +242,20 @@ def _ablation_runs():
         rows = [{"step": step, "eval/average": acc} for step, acc in curve]
         return RunLog(f"ab/{method}-{rho}-{seed}", cond, "done", "mem", rows)
 
-    return build(
-        [
-            log("vanilla", 0.25, 0, [(0, 0.3), (10, 0.40), (20, 0.40)]),
-            log("vanilla", 0.25, 1, [(0, 0.3), (10, 0.38), (20, 0.42)]),  # mean best 0.41 at 20
-            log("saerl", 0.25, 0, [(0, 0.3), (10, 0.45), (20, 0.50)]),
-            log("saerl", 0.25, 1, [(0, 0.3), (10, 0.43), (20, 0.54)]),  # reaches 0.41 at 10
-            log("saerl", 0.5, 0, [(0, 0.3), (10, 0.35), (20, 0.45)]),
-            log("saerl", 0.5, 1, [(0, 0.3), (10, 0.37), (20, 0.41)]),  # reaches 0.41 at 20
-            log("saerl", 0.0, 0, [(0, 0.3), (10, 0.31), (20, 0.33)]),  # never
-            log("no_mixing", 0.25, 0, [(0, 0.3), (10, 0.40), (20, 0.42)]),
-        ]
-    )
+    return [
+        log("vanilla", 0.25, 0, [(0, 0.3), (10, 0.40), (20, 0.40)]),
+        log("vanilla", 0.25, 1, [(0, 0.3), (10, 0.38), (20, 0.42)]),  # mean best 0.41 at 20
+        log("saerl", 0.25, 0, [(0, 0.3), (10, 0.45), (20, 0.50)]),
+        log("saerl", 0.25, 1, [(0, 0.3), (10, 0.43), (20, 0.54)]),  # reaches 0.41 at 10
+        log("saerl", 0.5, 0, [(0, 0.3), (10, 0.35), (20, 0.45)]),
+        log("saerl", 0.5, 1, [(0, 0.3), (10, 0.37), (20, 0.41)]),  # reaches 0.41 at 20
+        log("saerl", 0.0, 0, [(0, 0.3), (10, 0.31), (20, 0.33)]),  # never
+        log("no_mixing", 0.25, 0, [(0, 0.3), (10, 0.40), (20, 0.42)]),
+    ]
+
+
+def _ablation_runs():
+    return build(_ablation_logs())
 
 
 def test_ablations_give_each_mode_its_gain_with_a_ci_and_each_rho_its_steps_to_target():
@@ -286,6 +288,23 @@ def test_ablation_and_rho_sections_appear_when_runs_have_them(tmp_path):
     assert "| t | 0.25 | 2 | 52.0 ± 2.8 | +11.0 |" in (tmp_path / "tables" / "rho.md").read_text()
     main = (tmp_path / "tables" / "main.md").read_text()
     assert "| t | saerl [rho=0.5] | 2 |" in main and "| t | saerl | " not in main
+
+
+def test_the_sft_baseline_gets_a_gain_but_no_steps_to_target(tmp_path):
+    from analysis.report import ablations, convergence_table, write_report
+
+    cond = {"sweep": "ab", "source_model": "s", "target_model": "t", "method": "sft", "rho": 0.25, "seed": 0}
+    # SFT runs for wall time: evaluated at step 0 and at the RL runs' last step only
+    rows = [{"step": 0, "eval/average": 0.3}, {"step": 20, "eval/average": 0.5}]
+    sft = RunLog("ab/sft-0", cond, "done", "mem", rows)
+    rs = build([*_ablation_logs(), sft])
+    conv, _ = convergence_table(rs, n_boot=200)
+    assert "sft" not in set(conv["method"])  # a wall-time budget has no steps to count
+    m = ablations(rs, n_boot=200)[0].set_index("method")
+    assert m.loc["sft", "gain (points)"] == "+9.0" and m.loc["sft", "steps to target"] == "-"
+    text = write_report(rs, tmp_path, n_boot=200).read_text()
+    assert "has no curve or steps-to-target" in text
+    assert "| t | sft | 1 | 50.0 |" in (tmp_path / "tables" / "main.md").read_text()
 
 
 def test_bad_metrics_lines_name_the_file_and_line(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.convergence import best, mean_curve
-from analysis.measures import BASELINE, curves, runs_of
+from analysis.measures import BASELINE, SFT, curves, final, runs_of
 from analysis.style import PALETTE, pyplot, save
 from analysis.tidy import ACCURACY, RunSet
 
@@ -30,12 +30,18 @@ def plot(
     methods = sorted(rs.runs["method"].dropna().unique(), key=lambda m: (m != BASELINE, m))
     for ax, target in zip(axes[0], targets, strict=False):
         for i, method in enumerate(methods):
+            color = PALETTE[i % len(PALETTE)]
+            if method == SFT:  # trained for wall time, not steps: its final level, not a curve
+                fin = final(rs).reindex(runs_of(rs, target_model=target, method=SFT)).dropna()
+                if len(fin):
+                    label = f"{SFT} final, same wall time (n={len(fin)})"
+                    ax.axhline(100 * fin.mean(), color=color, ls=":", lw=1.2, label=label)
+                continue
             runs = [by_run[r] for r in runs_of(rs, target_model=target, method=method) if r in by_run]
             if not runs:
                 continue
             steps = sorted(set.intersection(*(set(s for s, _ in c) for c in runs)))
             vals = np.array([[dict(c)[s] for s in steps] for c in runs]) * 100
-            color = PALETTE[i % len(PALETTE)]
             ax.plot(steps, vals.mean(0), color=color, marker="o", ms=3, label=f"{method} (n={len(runs)})")
             if len(runs) > 1:
                 ax.fill_between(steps, vals.min(0), vals.max(0), color=color, alpha=0.15, lw=0)
