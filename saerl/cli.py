@@ -334,14 +334,24 @@ def cmd_report(argv: list[str]) -> None:
     print(f"report: {report} ({len(rs.runs)} runs)")
 
 
+STUDY_RUNS = (
+    "runs/miniature",
+    "runs/ablations",
+    "runs/rho",
+    "runs/coverage",
+    "runs/coverage-target",
+    "runs/demo",
+)
+"""`saerl paper`'s default: the study's sweeps (the SFT baseline joins runs/miniature) and the demo."""
+
+
 def cmd_paper(argv: list[str]) -> None:
     """Every table and figure of the study from logged runs (one report per sweep), no training."""
     from analysis.paper import write_paper
 
     p = argparse.ArgumentParser(prog="saerl paper", description=(cmd_paper.__doc__ or "").strip())
-    study = ["runs/miniature", "runs/ablations", "runs/rho", "runs/coverage", "runs/coverage-target", "runs/demo"]
     p.add_argument(
-        "runs", nargs="*", default=study,
+        "runs", nargs="*", default=list(STUDY_RUNS),
         help="run folder trees or wandb:<entity>/<project> (default: the study's sweeps and the demo)",
     )  # fmt: skip
     p.add_argument("--out", default="reports/paper", help="output folder (default: reports/paper)")
