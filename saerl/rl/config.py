@@ -102,7 +102,9 @@ class RLConfig:
     """Learning rate. OUR CHOICE from probes on qwen2-s (58% greedy after SFT): at 8 prompts per
     step, 1e-4 fell to 37-45% under every variant tried and 3e-5 stayed flat; with DAPO and 32
     prompts per step, 1e-5 stayed flat and 2e-5 gained +3.7 (qwen2-s) and +3.2 (llama-s) points
-    over 3 seeds in 60 steps (analysis/LOG.md, the miniature transfer study)."""
+    over 3 seeds in 60 steps (analysis/LOG.md, the miniature transfer study). Those probes read
+    eval_id; on the untouched `val` split (sweeps/tune.yaml, qwen2-s, 40 steps, 2 seeds) 1e-5 and
+    2e-5 tie (53.7 vs 53.2) and 4e-5 is worse (51.2)."""
     optim: str = "adamw_torch"
     """The optimizer, by transformers' name (adamw_torch, sgd, adafactor, ...)."""
     adam_epsilon: float = 1e-8
