@@ -342,7 +342,8 @@ STUDY_RUNS = (
     "runs/coverage-target",
     "runs/demo",
 )
-"""`saerl paper`'s default: the study's sweeps (the SFT baseline joins runs/miniature) and the demo."""
+"""`saerl paper`'s (and `make paper`'s) default: the study's sweeps (the SFT baseline joins
+runs/miniature) and the demo."""
 
 
 def cmd_paper(argv: list[str]) -> None:
