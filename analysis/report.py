@@ -207,7 +207,12 @@ def ablations(
             rho_runs = sorted(full.loc[full["rho"] == rho, "run"])
             row = _against_vanilla(fin, by_run, rho_runs, vanilla, goal, n_boot)
             rho_rows.append({"target": target, "rho": float(rho), "target accuracy": pct(goal)} | row)
-    return pd.DataFrame(method_rows), pd.DataFrame(rho_rows)
+    cells = ["seeds", "final", "_mean", "_sd", "gain (points)", "95% CI", "_gain", "_low", "_high"]
+    cells += ["steps to target", "_steps"]
+    return (
+        pd.DataFrame(method_rows, columns=["target", "method", *cells]),
+        pd.DataFrame(rho_rows, columns=["target", "rho", "target accuracy", *cells]),
+    )
 
 
 def split_rho(rs: RunSet) -> RunSet:
@@ -404,6 +409,13 @@ def section_ablations(ctx: ReportContext) -> list[str]:
             tables.write(
                 by_method[cols], ctx.out, "ablations", "Final accuracy and gain over vanilla per method (%)"
             ),
+            "",
+        ]
+    targets = sorted(ctx.ok.runs["target_model"].dropna().unique())
+    alone = [t for t in targets if not runs_of(ctx.ok, target_model=t, method=BASELINE)]
+    if alone:
+        md += [
+            f"No vanilla runs for {', '.join(alone)} (none here, none borrowed): no gain or steps to target.",
             "",
         ]
     if not by_rho.empty and by_rho["rho"].nunique() > 1:

@@ -290,6 +290,15 @@ def test_ablation_and_rho_sections_appear_when_runs_have_them(tmp_path):
     assert "| t | saerl [rho=0.5] | 2 |" in main and "| t | saerl | " not in main
 
 
+def test_a_rho_sweep_without_vanilla_still_gets_its_rho_section(tmp_path):
+    from analysis.report import write_report
+
+    saerl_only = build([log for log in _ablation_logs() if log.condition["method"] == "saerl"])
+    text = write_report(saerl_only, tmp_path, n_boot=200).read_text()
+    assert "figures/rho.png" in text and "No vanilla runs for t" in text
+    assert "| t | 0.25 | 2 | 52.0 ± 2.8 | - | - | - |" in (tmp_path / "tables" / "rho.md").read_text()
+
+
 def test_the_sft_baseline_gets_a_gain_but_no_steps_to_target(tmp_path):
     from analysis.report import ablations, convergence_table, write_report
 

@@ -61,7 +61,7 @@ def rho(table: pd.DataFrame, vanilla: pd.DataFrame, out: Path, name: str = "rho"
         step_ax.plot(reached["rho"], reached["_steps"].astype(float), marker="o", ms=3, color=color,
                      label=f"SAERL, {target}")  # fmt: skip
         top = max(top, *(reached["_steps"].astype(float).tolist() or [0]))
-        missing = t[t["_steps"].isna()]
+        missing = t[t["steps to target"] == "not reached"]  # '-' (no vanilla to aim at) is not drawn
         if len(missing):
             step_ax.plot(missing["rho"], [top + 5] * len(missing), "x", color=color, label="not reached")
     for ax in (acc_ax, step_ax):
