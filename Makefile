@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test test-vllm check paper demo report bench bench-coverage bench-scale bench-shapes lock clean sweep slurm-up slurm-down
+.PHONY: install test test-vllm check paper demo report bench bench-coverage bench-scale bench-shapes lock clean sweep slurm-up slurm-down openrlhf-env gpu-check
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -59,6 +59,10 @@ CLUSTER ?= local-slurm
 DRY_RUN ?=
 sweep: install  ## submit SWEEP to the cluster of profile CLUSTER (slurm/<CLUSTER>.yaml); DRY_RUN=1 writes the sbatch scripts only
 	$(BIN)/saerl sweep $(SWEEP) CLUSTER=$(CLUSTER) $(if $(DRY_RUN),DRY_RUN=$(DRY_RUN))
+
+OPENRLHF_ENV ?= $(HOME)/openrlhf-env
+openrlhf-env:  ## the cluster's OpenRLHF environment (its own pins; torch first, then flash-attn and deepspeed built against it) at OPENRLHF_ENV
+	bash slurm/openrlhf-env.sh $(OPENRLHF_ENV)
 
 slurm-up:  ## install (Debian packages) and start a two-node Slurm on this machine (root)
 	bash slurm/install.sh

@@ -239,6 +239,9 @@ def cmd_plan(target: Path | None, args: list[str]) -> None:
         graphs = [StageGraph(load_experiment(target, overrides))]
         title = f"config {target or '(defaults)'}"
     plan = Plan.of([g.run for g in graphs])
+    from saerl.launch.slurm import check_openrlhf_runs
+
+    check_openrlhf_runs(plan.nodes, "fix it before submitting")
     profile = None
     if cluster:
         from saerl.launch.profiles import load_profile
@@ -278,6 +281,10 @@ def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None
     overrides, cluster, _ = cluster_args(args)
     profile = load_profile(cluster) if cluster else None
     sp = SweepPlan.of(read_sweep(sweep_file, overrides))
+    if title == "plan":
+        from saerl.launch.slurm import check_openrlhf_runs
+
+        check_openrlhf_runs(sp.plan.nodes, "fix it before submitting")
     latest = SubmissionRecord(sp.store_root).latest()
     states = job_states(s.job_id for s in latest.values())
     jobs = {i: (s.job_id, states.get(s.job_id, "UNKNOWN"), s.stderr) for i, s in latest.items()}

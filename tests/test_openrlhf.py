@@ -89,9 +89,12 @@ def test_dapo_and_grpo_render_their_own_losses(parser):
     assert grpo["algo.kl.init_coef"] == 0.001 and grpo["actor.loss_agg_mode"] == "seq-mean-token-mean"
 
 
-def test_the_wandb_key_is_never_written_into_the_command():
+def test_the_wandb_key_flag_carries_a_placeholder_that_openrlhf_accepts(parser, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "secret-key-never-rendered")
     argv = render_command(load_experiment(overrides=["rl.wandb=online"]).rl, 32, PATHS, "g", "r")
-    assert argv[argv.index("--logger.wandb.key") + 1] == "${WANDB_API_KEY}"
+    assert "secret-key-never-rendered" not in " ".join(argv)
+    key = parse(parser, argv)["logger.wandb.key"]
+    assert key and "$" not in key  # truthy: OpenRLHF's W&B logger starts; nothing for a shell to expand
 
 
 def _check_golden(name: str, text: str) -> None:
@@ -119,6 +122,19 @@ def test_the_paper_sweeps_commands_match_the_golden_file():
     _check_golden("openrlhf_paper_main.sh", "\n".join(lines) + "\n")
 
 
+def test_a_kl_penalty_places_the_reference_model_where_the_actor_is(parser):
+    """OpenRLHF asserts the reference's placement equals the actor's when they are colocated; its
+    defaults (1 node x 8 GPUs) match no other placement, so the flags are rendered."""
+    overrides = ["rl.kl_coef=0.001", "rl.openrlhf.num_nodes=2", "rl.openrlhf.gpus_per_node=4"]
+    overrides += ["rl.openrlhf.vllm_engines=8"]
+    rl = load_experiment(overrides=overrides).rl
+    check_command(rl, 32)
+    args = parse(parser, render_command(rl, 32, PATHS))
+    assert args["train.colocate_all"] and args["algo.kl.init_coef"] > 0
+    assert (args["ref.num_nodes"], args["ref.num_gpus_per_node"]) == (2, 4)
+    assert (args["actor.num_nodes"], args["actor.num_gpus_per_node"]) == (2, 4)
+
+
 def test_extra_args_reach_the_parser_which_rejects_unknown_flags(parser):
     rl = load_experiment(overrides=['rl.openrlhf.extra_args=["--vllm.enforce_eager"]']).rl
     assert parse(parser, render_command(rl, 32, PATHS))["vllm.enforce_eager"]
@@ -139,6 +155,19 @@ def test_extra_args_reach_the_parser_which_rejects_unknown_flags(parser):
         (
             ["rl.steps=5", "rl.save_every=20"],
             r"--ckpt\.save_steps / --eval\.steps larger than the run's 5 steps",
+        ),
+        # Unequal micro-batch shares per rank hang DeepSpeed's collectives (256 samples on 8 GPUs).
+        (
+            ["rl.openrlhf.micro_rollout_batch_size=6"],
+            r"size=6: the 256 samples .* 43 micro-batches .* 6, 1\b",
+        ),
+        (["rl.openrlhf.micro_rollout_batch_size=24"], r"size=24: .* as 2, 2, 2, 2, 2, 1, 0, 0: .* \(= 192\)"),
+        # The actor takes the whole job: separate vLLM GPUs can never be placed.
+        (["rl.openrlhf.colocate_all=false"], r"colocate_all=false: .*\(16 in all\), but the job has 8"),
+        # The prompt file is the curriculum, exactly steps x B prompts: refills run out.
+        (
+            ["rl.openrlhf.dynamic_filtering=true"],
+            r"dynamic_filtering: .* exactly rl\.steps x B = 1920 prompts",
         ),
     ],
 )
@@ -211,6 +240,49 @@ def test_the_reward_file_scores_correct_wrong_and_malformed_completions_from_a_t
     (log,) = tmp_path.glob("order.*")
     seen = sorted(i for line in log.read_text().splitlines() for i in json.loads(line)["ids"])
     assert seen == sorted(["a", "b", "c", "d", "e", "", "g", ""])
+
+
+def test_the_reward_grades_the_response_up_to_its_first_turn_end():
+    """A completion that ran past the turn end (a stop missed) is graded on the model's turn only."""
+    from saerl.rl.openrlhf_reward import label_for
+
+    prompt = "<|im_start|>user\nCompute 40+45.<|im_end|>\n<|im_start|>assistant\n"
+    invented = "#### 84<|im_end|>\n<|im_start|>user\nNo, it is 85.<|im_end|>\n#### 85"
+    cases = [
+        (prompt + invented, prompt, label_for("a", "85", "int"), 0.0),
+        (prompt + "#### 85<|endoftext|> #### 7", prompt, label_for("b", "85", "int"), 1.0),
+        (prompt + "#### 85<|eot_id|>", prompt, label_for("c", "85", "int"), 1.0),  # Llama 3's turn end
+    ]
+    rewards, _ = _call_like_openrlhf(*zip(*[c[:3] for c in cases], strict=True))
+    assert rewards == [c[3] for c in cases]
+
+
+def test_a_pathological_answer_cannot_block_the_reward_it_times_out_scores_0_and_is_counted(monkeypatch):
+    """``\\boxed{9^{9^{9^{9}}}}``: math-verify never returns on it off the main thread (its own
+    limit needs SIGALRM). Graded in OpenRLHF's way (worker threads), it costs the time limit."""
+    import threading
+
+    from saerl.data import grading_pool
+    from saerl.rl.openrlhf_reward import label_for
+
+    monkeypatch.setenv("SAERL_GRADE_TIMEOUT_S", "3")
+    monkeypatch.setattr(grading_pool, "_POOL", None)  # a pool with this limit
+    prompt = "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\n"
+    queries = [prompt + "\\boxed{9^{9^{9^{9}}}}<|im_end|>", prompt + "\\boxed{\\frac{1}{2}}<|im_end|>"]
+    labels = [label_for("p", "1", "math"), label_for("q", "0.5", "math")]
+    result: list = []
+    caller = threading.Thread(
+        target=lambda: result.append(_call_like_openrlhf(queries, [prompt, prompt], labels)), daemon=True
+    )
+    caller.start()
+    caller.join(60)
+    assert result, "grading blocked the reward function"
+    rewards, outs = result[0]
+    assert rewards == [0.0, 1.0]
+    assert [float(o["extra_logs"]["grade_timeout"][0]) for o in outs] == [1.0, 0.0]
+    again, _ = _call_like_openrlhf(queries[1:], [prompt], labels[1:])  # a fresh worker took over
+    assert again == [1.0]
+    grading_pool.pool().close()
 
 
 def test_the_curriculum_exports_in_order_with_ids_in_the_labels(tmp_path):
@@ -447,17 +519,26 @@ def test_a_dry_run_of_the_paper_sweep_writes_sbatch_scripts_and_openrlhf_command
     assert not list((tmp_path / "store").glob("submissions.jsonl"))
 
 
-def test_the_driver_forwards_the_jobs_environment_and_expands_the_wandb_key_only_at_launch():
-    from saerl.rl.openrlhf_driver import expand_wandb, forwarded_env, parse
+def test_the_driver_forwards_the_jobs_environment_but_never_the_wandb_key(tmp_path):
+    from saerl.rl.openrlhf_driver import forwarded_env, parse, wandb_can_log, without_wandb
 
     env = {"WANDB_PROJECT": "p", "WANDB_SERVICE": "3-1-unix-/tmp/s", "HF_HOME": "/hf", "PATH": "/bin"}
-    fwd = forwarded_env({**env, "TRITON_CACHE_DIR": "/t", "SAERL_ORDER_LOG": "/o"})
+    fwd = forwarded_env({**env, "TRITON_CACHE_DIR": "/t", "SAERL_ORDER_LOG": "/o", "WANDB_API_KEY": "k"})
     assert fwd["WANDB_PROJECT"] == "p" and fwd["HF_HOME"] == "/hf" and fwd["SAERL_ORDER_LOG"] == "/o"
     assert "WANDB_SERVICE" not in fwd and "PATH" not in fwd and fwd["TRITON_CACHE_DIR"] == "/t"
+    assert "WANDB_API_KEY" not in fwd  # Ray writes runtime envs into its logs
     assert fwd["NCCL_DEBUG"] == "WARN"  # OpenRLHF's own defaults, which its skipped ray.init would set
-    argv = ["--a", "1", "--logger.wandb.key", "${WANDB_API_KEY}", "--logger.wandb.project", "p", "--b"]
-    assert expand_wandb(argv, {"WANDB_API_KEY": "k"})[3] == "k"
-    assert expand_wandb(argv, {}) == ["--a", "1", "--b"]  # no key: no W&B, instead of a login prompt
+    argv = ["--a", "1", "--logger.wandb.key", "from-env", "--logger.wandb.project", "p", "--b"]
+    assert without_wandb(argv) == ["--a", "1", "--b"]
+    nothing = tmp_path / "no-netrc"
+    assert wandb_can_log({"WANDB_MODE": "online", "WANDB_API_KEY": "k"}, nothing)[0]
+    assert wandb_can_log({"WANDB_MODE": "offline"}, nothing)[0]  # offline files need no key
+    can, why = wandb_can_log({"WANDB_MODE": "online"}, nothing)
+    assert not can and "WANDB_API_KEY" in why  # instead of a login prompt on a compute node
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine api.wandb.ai\n  login user\n  password k\n")
+    netrc.chmod(0o600)
+    assert wandb_can_log({"WANDB_MODE": "online"}, netrc)[0]  # `wandb login` on the cluster
     ns, rest = parse(["--nodes", "2", "--", "--x", "1"])
     assert ns.nodes == 2 and ns.entry == "openrlhf.cli.train_ppo_ray" and rest == ["--x", "1"]
 

@@ -191,12 +191,53 @@ def test_an_openrlhf_run_job_trains_through_ray_on_both_nodes_in_curriculum_orde
     ids = {part["wandb_run_id"] for step in seen["steps"] for part in step}
     step0 = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert step0[0]["step"] == 0 and "eval/average" in step0[0]  # from the eval0 node
-    (offline,) = (run_dir / "wandb").glob("offline-run-*")
-    assert ids == {offline.name.rsplit("-", 1)[-1]}  # OpenRLHF's workers log to the run's W&B id
+    offline = {p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("offline-run-*")}
+    assert ids == offline == {seen["wandb_run"]}  # step 0 and OpenRLHF's workers log to one W&B id
     assert "--ckpt.output_dir" in (run_dir / "openrlhf" / "command.sh").read_text()
     # A second job for a done run returns on every rank without starting Ray.
     again = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label)).results()
     assert again[0] == f"{run_dir}: already done" and "nothing to run" in again[1]
+
+
+def files_holding(secret: bytes, roots: list[Path], since: float) -> list[str]:
+    """Every file under ``roots`` written since ``since`` whose bytes contain ``secret``."""
+    found = []
+    for root in roots:
+        for path in root.rglob("*") if root.exists() else []:
+            try:
+                recent = path.is_file() and not path.is_symlink() and path.stat().st_mtime >= since
+                if recent and secret in path.read_bytes():
+                    found.append(str(path))
+            except OSError:  # a file another job removed meanwhile
+                continue
+    return found
+
+
+def test_the_wandb_key_reaches_openrlhfs_logger_and_no_file_the_job_writes(tmp_path, monkeypatch):
+    """A key in the submitting environment (as a user exports it before `make sweep`): OpenRLHF's W&B
+    logger starts in a Ray actor (the stand-in does what its WandbLogger does, after printing every
+    argument as OpenRLHF does), yet no file of the job holds the key: run folder, Slurm logs, the
+    rendezvous (Ray and driver logs), the store, Ray's session folder."""
+    import secrets
+    import time
+
+    from saerl.config import to_dict
+    from saerl.launch.jobs import NodeJob
+    from saerl.rl.run import wandb_id
+
+    key = secrets.token_hex(20)  # the shape of a W&B key
+    since = time.time() - 1
+    monkeypatch.setenv("WANDB_API_KEY", key)
+    cfg, run, slurm = openrlhf_run_setup(tmp_path, openrlhf_overrides(tmp_path))
+    job = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label))
+    assert job.results()[0].endswith("done (order kept: True)")
+    run_dir = tmp_path / "runs" / "orl" / run.params["name"]
+    seen = json.loads((run_dir / "checkpoints" / "standin.json").read_text())
+    assert seen["wandb_run"] == wandb_id(to_dict(cfg), run.params["name"])  # W&B on, in the run's id
+    driver_logs = list(tmp_path.rglob("driver.log"))
+    assert driver_logs and any("logger.wandb.key" in p.read_text() for p in driver_logs)
+    leaks = files_holding(key.encode(), [tmp_path, Path("/tmp/ray")], since)
+    assert leaks == [], f"the W&B key was written into {leaks}"
 
 
 def test_saerl_ray_check_reports_every_node_of_a_profile_and_refuses_impossible_requests(tmp_path):

@@ -17,6 +17,10 @@ _INT = re.compile(r"\s*-?\d+\s*")
 
 Grader = Callable[[str, str], bool]
 
+MATH_VERIFY_TIMEOUT_S: int | None = 5
+"""math-verify's own limit per parse / comparison on a main thread (SIGALRM). None in the grading
+workers of saerl.data.grading_pool, whose parent enforces (and counts) one limit per item."""
+
 
 def final_answer_text(completion: str) -> str | None:
     """The text after the last '####', or None when the marker is absent."""
@@ -43,8 +47,10 @@ def grade_math(completion: str, reference: str) -> bool:
     """
     from math_verify import parse, verify  # lazy: pulls sympy
 
-    # math-verify's timeouts use SIGALRM, which only works on the main thread.
-    timeout = 5 if threading.current_thread() is threading.main_thread() else None
+    # math-verify's timeouts use SIGALRM, which only works on the main thread (other threads: grade
+    # through saerl.data.grading_pool.grade_limited).
+    on_main = threading.current_thread() is threading.main_thread()
+    timeout = MATH_VERIFY_TIMEOUT_S if on_main else None
     gold_text = reference if "$" in reference or "\\boxed" in reference else f"${reference}$"
     pred_text = final_answer_text(completion)
     pred_text = completion if pred_text is None else pred_text

@@ -96,6 +96,7 @@ def describe(
         lines.append(
             f"  GPU-hours (estimate): {total:.2f} for the whole sweep, {todo_hours:.2f} still to run"
         )
+        lines += checkpoint_disk_lines(nodes)
     runs = [n for n in nodes if n.stage == "run"]
     if runs:
         lines.append("  runs and what they need (vanilla curricula need no SAE):")
@@ -104,4 +105,64 @@ def describe(
             sae = "SAE signals" if "signals" in cur.inputs else "no SAE"
             target = n.inputs["target"].label
             lines.append(f"    {n.params['name']:<44} curriculum {cur.key[:10]} ({sae}), {target}")
+        targets = {n.inputs["target"].id: n.inputs["target"] for n in runs}
+        lines.append("  where generation stops (evaluation, rollout labels, TRL and OpenRLHF rollouts):")
+        for t in targets.values():
+            lines.append(f"    {t.label.removeprefix('model '):<44} {stop_rule_text(t, store_root)}")
     return "\n".join(lines)
+
+
+def checkpoint_disk_lines(nodes: list[Node]) -> list[str]:
+    """The checkpoint disk the sweep's OpenRLHF runs need at their peak, per target and in all."""
+    from saerl.rl.openrlhf_model import checkpoint_disk, parameter_count
+
+    runs = [n for n in nodes if n.stage == "run" and n.params["rl"].backend == "openrlhf"]
+    if not runs:
+        return []
+    lines, total, unknown = ["  checkpoint disk (estimate, OpenRLHF runs at their peak):"], 0, 0
+    by_target: dict[str, list[Node]] = {}
+    for n in runs:
+        by_target.setdefault(n.params["rl"].target_model, []).append(n)
+    for target, group in by_target.items():
+        params, source = parameter_count(target)
+        o = group[0].params["rl"].openrlhf
+        if params is None:
+            unknown += len(group)
+            lines.append(f"    {target}: unknown size (not on this machine, no size in its name)")
+            continue
+        each = checkpoint_disk(o.keep_checkpoints, bool(o.best_checkpoint_metric), params)
+        total += each * len(group)
+        lines.append(
+            f"    {target} ({params / 1e9:.2f}B parameters, from its {source}): {each / 1e9:.0f} GB per "
+            f"run ({o.keep_checkpoints} checkpoint(s){' + best' if o.best_checkpoint_metric else ''} "
+            f"of 14 bytes/parameter + the final model) x {len(group)} run(s)"
+        )
+    rest = f" (+ {unknown} run(s) of unknown size)" if unknown else ""
+    lines.append(f"    all runs: {total / 1e12:.2f} TB{rest}")
+    return lines
+
+
+def stop_rule_text(node: Node, store_root: Path) -> str:
+    """The stop rule of a model node, read from its tokenizer and generation config where its files
+    are on this machine (a built or external folder, a hub id in the HF cache)."""
+    folder: Path | None = Path(node.external) if node.external else store_root / node.stage / node.key
+    if node.external and not Path(node.external).is_dir():
+        folder = _cached_snapshot(node.external)
+    if folder is None or not (folder / "config.json").is_file():
+        return "its EOS and its chat template's turn end (read from its tokenizer when built or cached)"
+    from saerl.models.generation import stop_rule
+    from saerl.models.loading import ModelError, load_tokenizer
+
+    try:
+        return stop_rule(folder, load_tokenizer(folder)).describe()
+    except ModelError as exc:
+        return f"unknown: {exc}"
+
+
+def _cached_snapshot(repo: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo, local_files_only=True))
+    except Exception:  # not a hub id, or not in this machine's cache
+        return None

@@ -227,9 +227,10 @@ class SubmitError(ValueError):
     """Slurm refused a job; names the node and gives sbatch's own message."""
 
 
-def check_openrlhf_runs(nodes: Sequence[Node]) -> None:
-    """OpenRLHF's cross-flag rules for every OpenRLHF run about to be submitted, before anything is:
-    a rejected command line would otherwise fail hours later, after its inputs were built."""
+def check_openrlhf_runs(nodes: Sequence[Node], outcome: str = "nothing was submitted") -> None:
+    """OpenRLHF's cross-flag rules for every OpenRLHF run about to be submitted (or planned), before
+    anything is: a rejected command line would otherwise fail hours later, after its inputs were
+    built, or hang until the time limit."""
     from saerl.rl.openrlhf import CommandError, check_command
 
     for node in nodes:
@@ -237,7 +238,7 @@ def check_openrlhf_runs(nodes: Sequence[Node]) -> None:
             try:
                 check_command(node.params["rl"], node.params["config"]["curriculum"]["batch_size"])
             except CommandError as exc:
-                raise CommandError(f"run {node.params['name']}: {exc}; nothing was submitted") from None
+                raise CommandError(f"run {node.params['name']}: {exc}; {outcome}") from None
 
 
 def submit_sweep(sp: SweepPlan, profile: ClusterProfile, dry_run: bool = False) -> list[Decision]:

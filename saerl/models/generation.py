@@ -4,7 +4,7 @@ check and rollout labelling, so all three format and decode prompts exactly alik
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from saerl.data.records import Record
 from saerl.models.loading import format_prompt
@@ -90,8 +90,15 @@ def stop_token_ids(tokenizer: Any, configured: Any = None) -> list[int]:
     <|endoftext|>) the turn end is not an EOS, and chat-formatted generations would run to the
     length limit without it. ``configured``: the generation config's ``eos_token_id`` (int, list
     or None)."""
+    ids = own_stop_ids(tokenizer, configured)
+    end = chat_turn_end(tokenizer)
+    return ids + ([end] if end is not None and end not in ids else [])
+
+
+def own_stop_ids(tokenizer: Any, configured: Any = None) -> list[int]:
+    """The stop ids a model names itself: its generation config's EOS id(s) and its tokenizer's EOS."""
     ids: list[int] = []
-    for value in (configured, tokenizer.eos_token_id, chat_turn_end(tokenizer)):
+    for value in (configured, tokenizer.eos_token_id):
         for i in value if isinstance(value, (list, tuple)) else [value]:
             if i is not None and int(i) not in ids:
                 ids.append(int(i))
@@ -132,3 +139,40 @@ def greedy_accuracy(
     completions = generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress=progress)
     grade = grade_record or (lambda c, r: grader(c, r.answer))
     return sum(grade(c, r) for c, r in zip(completions, records, strict=True)) / len(records)
+
+
+def configured_eos(model_path: Any) -> Any:
+    """The ``eos_token_id`` of a model folder's generation_config.json (int, list or None)."""
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(str(model_path)).eos_token_id
+    except OSError:  # no generation_config.json
+        return None
+
+
+class StopRule(NamedTuple):
+    """Where chat-formatted generation of a model stops, in every path (evaluation, labels, TRL and
+    OpenRLHF rollouts): the ids, their tokens, and those its own configs do not name."""
+
+    ids: list[int]
+    tokens: list[str]
+    added: list[str]
+    """Stop tokens missing from the model's generation config and tokenizer EOS (a base model's chat
+    turn end): TRL gets them as eos_token_id, OpenRLHF's vLLM through generation_config.json."""
+
+    def describe(self) -> str:
+        own = [t for t in self.tokens if t not in self.added]
+        text = f"stops at {', '.join(self.tokens)}"
+        if self.added:
+            text += f" ({', '.join(self.added)} added to the model's own {', '.join(own) or 'none'})"
+        return text
+
+
+def stop_rule(model_path: Any, tokenizer: Any) -> StopRule:
+    """The model's :class:`StopRule` (folder: its generation_config.json; tokenizer: EOS, chat template)."""
+    configured = configured_eos(model_path)
+    ids = stop_token_ids(tokenizer, configured)
+    own = set(own_stop_ids(tokenizer, configured))
+    tokens = [str(t) for t in tokenizer.convert_ids_to_tokens(ids)]
+    return StopRule(ids, tokens, [t for i, t in zip(ids, tokens, strict=True) if i not in own])

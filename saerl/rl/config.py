@@ -35,8 +35,20 @@ class OpenRLHFConfig:
     """Samples per GPU per forward when computing log-probs of the rollouts."""
     prompt_max_len: int = 1024
     """Longest prompt in tokens (data.max_len = this + rl.max_completion_length)."""
-    keep_checkpoints: int = 3
-    """Checkpoints kept (the newest ones); a requeued run resumes from the last."""
+    keep_checkpoints: int = 2
+    """Regular checkpoints kept (--ckpt.max_num). OpenRLHF evicts before each save, first those
+    without a metric, then the worst by metric, then the oldest; with ``best_checkpoint_metric``
+    off no checkpoint has a metric, so the oldest goes and these are the newest ones. A requeued
+    run resumes from the newest (DeepSpeed's ``latest``). OUR CHOICE: 2, the newest plus the one
+    before it, so a job killed while saving still has a whole checkpoint; each is a full ZeRO
+    checkpoint with optimizer states (about 14 bytes per parameter: ~22 GB at 1.5B, ~100 GB at 7B)."""
+    best_checkpoint_metric: str = ""
+    """OpenRLHF's extra 'best' checkpoint (--ckpt.best_metric_key): '' keeps none (OUR CHOICE: the
+    runs are compared on their logged evaluations and final model, and each best copy is one more
+    full checkpoint); or an eval metric, e.g. eval_math500_pass1, whose best step is kept on top
+    of the ``keep_checkpoints`` newest. (OpenRLHF's own default picks the first *_pass1 metric in
+    alphabetical order, e.g. the 30 problems of AIME 2024, and stamps regular checkpoints with the
+    value of the evaluation before theirs.)"""
     dynamic_filtering: bool = False
     """DAPO's dynamic sampling. Off: it refills all-correct / all-wrong groups with later prompts,
     so steps no longer coincide with curriculum batches."""
@@ -54,6 +66,11 @@ class OpenRLHFConfig:
             self, "micro_train_batch_size micro_rollout_batch_size prompt_max_len keep_checkpoints", low=1
         )
         check_range(self, "zero_stage", low=0, high=3)
+        if self.best_checkpoint_metric and not self.best_checkpoint_metric.startswith("eval_"):
+            raise ValueError(
+                f"best_checkpoint_metric: {self.best_checkpoint_metric!r} is not an OpenRLHF eval metric "
+                "(eval_<set>_pass1, e.g. eval_math500_pass1); '' keeps no best checkpoint"
+            )
         check_range(self, "vllm_gpu_memory_utilization", low=0, high=1, low_open=True)
 
 
@@ -152,6 +169,10 @@ class RLConfig:
     eval_temperature: float = 0.6
     """Sampling temperature of avg@k. OUR CHOICE: the value Qwen2.5-Math and DeepSeek-R1 report
     avg@k with."""
+    grade_timeout_s: float = 10.0
+    """Per-item time limit on grading where math-verify cannot bound itself (off the main thread:
+    OpenRLHF's reward function, saerl.data.grading_pool); an item past it scores 0 and is counted
+    (grade_timeout in the logs). OUR CHOICE: twice math-verify's own 5 s per call."""
     save_every: int = 20
     """Checkpoint every N steps (resume continues the same data order)."""
     seed: int = 0
@@ -168,7 +189,7 @@ class RLConfig:
         check_range(self, "max_completion_length eval_items eval_max_new_tokens eval_batch_size", low=1)
         check_range(self, "eval_temperature", low=0, low_open=True)
         check_range(self, "completions_per_device warmup_steps kl_coef", low=0)
-        check_range(self, "lr adam_epsilon temperature", low=0, low_open=True)
+        check_range(self, "lr adam_epsilon temperature grade_timeout_s", low=0, low_open=True)
         check_range(self, "adam_beta2", low=0, high=1, low_open=True, high_open=True)
         check_range(self, "updates_per_batch", low=1)
         check_range(self, "sft_seconds", low=0)

@@ -30,6 +30,8 @@ from saerl.rl.config import OpenRLHFConfig, RLConfig
 VERSION = "0.11.2"
 ENTRY = "openrlhf/cli/train_ppo_ray.py"
 DAPO_EPS = (0.2, 0.28)  # DAPO's clip-low / clip-higher (Yu et al., 2025)
+WANDB_KEY_PLACEHOLDER = "from-env:WANDB_API_KEY"
+"""The value of --logger.wandb.key: it only has to be non-empty (see render_command)."""
 
 
 class CommandError(ValueError):
@@ -99,6 +101,7 @@ def render_command(
         *("--eval.temperature", "0", "--eval.n_samples_per_prompt", "1"),  # greedy, like the local backend
         *("--ckpt.path", paths.ckpt, "--ckpt.save_steps", str(rl.save_every), "--ckpt.load_enable"),
         *("--ckpt.max_num", str(o.keep_checkpoints)),
+        *("--ckpt.best_metric_key", o.best_checkpoint_metric or "none"),
         *("--ckpt.output_dir", paths.output or f"{paths.ckpt}/final"),
     ]
     if rl.algorithm == "dapo":
@@ -112,6 +115,11 @@ def render_command(
         argv += ["--actor.loss_agg_mode", "seq-mean-token-mean"]
     if rl.kl_coef > 0:
         argv += ["--algo.kl.use_loss", "--algo.kl.estimator", "k3", "--algo.kl.init_coef", f"{rl.kl_coef:g}"]
+        # The reference model shares the actor's GPUs: OpenRLHF asserts the same placement when
+        # colocating, and its own defaults (1 node x 8 GPUs) match no other actor placement.
+        argv += ["--ref.num_nodes", str(o.num_nodes), "--ref.num_gpus_per_node", str(o.gpus_per_node)]
+        if not o.colocate_all:
+            argv.append("--train.colocate_actor_ref")
     else:
         argv += ["--algo.kl.init_coef", "0"]
     if rl.overlong_buffer:
@@ -123,16 +131,17 @@ def render_command(
     if o.dynamic_filtering:
         argv += ["--algo.dynamic_filtering_enable"]
     if rl.wandb != "disabled":
-        # Never a key in a script: the job driver expands ${WANDB_API_KEY} from its environment at
-        # launch (os.path.expandvars), and leaves W&B off where the variable is unset.
-        argv += ["--logger.wandb.key", "${WANDB_API_KEY}", "--logger.wandb.project", rl.wandb_project]
+        # OpenRLHF turns W&B on iff --logger.wandb.key is non-empty, prints every argument and hands
+        # them all to wandb.init(config=...): the value is a placeholder, never the key. wandb reads
+        # the key itself from WANDB_API_KEY (OpenRLHF calls wandb.login only when wandb has none).
+        argv += ["--logger.wandb.key", WANDB_KEY_PLACEHOLDER, "--logger.wandb.project", rl.wandb_project]
         argv += ["--logger.wandb.group", wandb_group or "saerl", "--logger.wandb.run_name", run_name or "run"]
     return argv + list(o.extra_args)
 
 
 def check_command(rl: RLConfig, prompts_per_step: int) -> None:
-    """The cross-flag rules OpenRLHF asserts after Ray and the models have started, checked before
-    anything is submitted; each message names the flags."""
+    """The rules OpenRLHF asserts (or silently breaks on) only after Ray and the models have started,
+    checked before anything is submitted; each message names the saerl key and the rule."""
     o = rl.openrlhf
     world = o.num_nodes * o.gpus_per_node
     samples = prompts_per_step * rl.num_generations
@@ -148,10 +157,39 @@ def check_command(rl: RLConfig, prompts_per_step: int) -> None:
             f"n x --rollout.batch_size / --rollout.micro_batch_size = {batches} "
             f"must be >= the {world} actor GPUs (OpenRLHF asserts it)"
         )
+    if samples % (o.micro_rollout_batch_size * world):
+        micro = -(-samples // o.micro_rollout_batch_size)
+        per_rank = -(-micro // world)  # OpenRLHF's async_run_method_batch: ceil-sized chunks in rank order
+        shares = [min(per_rank, max(0, micro - r * per_rank)) for r in range(world)]
+        last = samples - (micro - 1) * o.micro_rollout_batch_size
+        raise CommandError(
+            f"rl.openrlhf.micro_rollout_batch_size={o.micro_rollout_batch_size}: the {samples} samples of a "
+            f"step (B x n) make {micro} micro-batches (the last of {last}), "
+            f"dealt to the {world} actor GPUs as {', '.join(map(str, shares))}: ranks with unequal shares "
+            f"wait on each other's DeepSpeed collectives forever. B x n must be a multiple of "
+            f"micro_rollout_batch_size x {world} GPUs (= {o.micro_rollout_batch_size * world})"
+        )
     if o.colocate_all and o.vllm_engines * o.vllm_tensor_parallel != world:
         raise CommandError(
             f"--train.colocate_all: --vllm.num_engines {o.vllm_engines} x --vllm.tensor_parallel_size "
             f"{o.vllm_tensor_parallel} must equal the actor's {world} GPUs"
+        )
+    if not o.colocate_all:
+        vllm = o.vllm_engines * o.vllm_tensor_parallel
+        raise CommandError(
+            f"rl.openrlhf.colocate_all=false: the actor takes the job's {o.num_nodes} x {o.gpus_per_node} "
+            f"GPUs and the vLLM engines {o.vllm_engines} x {o.vllm_tensor_parallel} = {vllm} more "
+            f"({world + vllm} in all), but the job has {world}: Ray's placement group would wait for "
+            "them until the time limit. Keep colocate_all=true (actor, reference and vLLM take turns "
+            "on the job's GPUs)"
+        )
+    if o.dynamic_filtering:
+        raise CommandError(
+            f"rl.openrlhf.dynamic_filtering: OpenRLHF refills every all-correct or all-wrong group with "
+            f"the next prompts, but the run's prompt file holds exactly rl.steps x B = "
+            f"{rl.steps * prompts_per_step} prompts (the curriculum is fitted to the run): it would run "
+            "out of prompts before the last step and train a partial last batch. Not supported: the "
+            "curriculum has no reserve of prompts in order"
         )
     if rl.save_every > rl.steps or rl.eval_every > rl.steps:
         raise CommandError(f"--ckpt.save_steps / --eval.steps larger than the run's {rl.steps} steps")

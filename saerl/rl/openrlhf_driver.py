@@ -14,9 +14,12 @@ waits until the job's N nodes have joined, then runs the entry point (OpenRLHF's
 ``openrlhf.cli.train_ppo_ray``) as ``__main__`` in this process: OpenRLHF skips its own
 ``ray.init`` when Ray is already initialised.
 
-``${WANDB_API_KEY}`` in the arguments is expanded here, at launch, from the environment (scripts and
-logs never hold the key); without the variable the ``--logger.wandb.*`` flags are dropped and the
-run logs no W&B.
+The W&B key never appears in an argument, a script, a log or a runtime env: the command carries a
+placeholder for ``--logger.wandb.key`` (OpenRLHF only needs it non-empty, and prints and logs every
+argument), wandb reads the key from ``WANDB_API_KEY`` in the environment Ray's nodes were started
+with, and ``WANDB_API_KEY`` is kept out of the runtime env (Ray records runtime envs in its own
+logs). Where W&B cannot log (online without a key in the environment or in ~/.netrc), the
+``--logger.wandb.*`` flags are dropped and the run says so in one line.
 
 This module runs in the OpenRLHF environment: it imports only Ray and the standard library.
 """
@@ -25,12 +28,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import netrc
 import os
 import runpy
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 log = logging.getLogger("saerl.openrlhf_driver")
 
@@ -38,8 +44,9 @@ ENTRY = "openrlhf.cli.train_ppo_ray"
 HOOK = "saerl.rl.openrlhf_order.install"
 FORWARDED_PREFIXES = ("WANDB_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "VLLM_", "NCCL_", "SAERL_", "TRITON_")
 FORWARDED = ("TORCH_HOME", "XDG_CACHE_HOME", "TOKENIZERS_PARALLELISM", "RAY_ENABLE_ZERO_COPY_TORCH_TENSORS")
-NOT_FORWARDED = ("WANDB_SERVICE",)
-"""A W&B service token names a process on the submitting host: never valid on the workers."""
+NOT_FORWARDED = ("WANDB_SERVICE", "WANDB_API_KEY")
+"""A W&B service token names a process on the submitting host: never valid on the workers. The key
+reaches the workers through the environment of ``ray start``, never through the runtime env."""
 OPENRLHF_DEFAULTS = {
     "TOKENIZERS_PARALLELISM": "true",
     "NCCL_DEBUG": "WARN",
@@ -56,11 +63,25 @@ def forwarded_env(environ: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def expand_wandb(argv: Sequence[str], environ: Mapping[str, str]) -> list[str]:
-    """``${WANDB_API_KEY}`` replaced from the environment; without it, no --logger.wandb.* flags."""
-    key = environ.get("WANDB_API_KEY", "")
-    if key:
-        return [a.replace("${WANDB_API_KEY}", key) for a in argv]
+def wandb_can_log(environ: Mapping[str, str], netrc_path: Path | None = None) -> tuple[bool, str]:
+    """(whether OpenRLHF's W&B logger can start here, why not): offline runs need no key; online
+    runs need WANDB_API_KEY or a ``wandb login`` entry in ~/.netrc for the W&B host."""
+    if environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled"):
+        return True, ""
+    if environ.get("WANDB_API_KEY"):
+        return True, ""
+    host = urlparse(environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname or "api.wandb.ai"
+    path = netrc_path or Path(environ.get("NETRC", "~/.netrc")).expanduser()
+    try:
+        if path.is_file() and netrc.netrc(str(path)).authenticators(host):
+            return True, ""
+    except (netrc.NetrcParseError, OSError):
+        pass
+    return False, f"W&B off for this run: WANDB_MODE is online and neither WANDB_API_KEY nor {path} has a key"
+
+
+def without_wandb(argv: Sequence[str]) -> list[str]:
+    """The arguments without any ``--logger.wandb.*`` flag and its values."""
     out: list[str] = []
     skip = False
     for a in argv:
@@ -108,7 +129,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     ray.init(address=os.environ.get("RAY_ADDRESS", "auto"), runtime_env=runtime_env)
     alive = wait_for_nodes(ray, args.nodes, args.wait_s)
     log.info("%d Ray node(s) up; running %s (setup hook: %s)", alive, args.entry, args.setup_hook or "none")
-    sys.argv = [args.entry, *expand_wandb(rest, os.environ)]
+    can_log, why = wandb_can_log(os.environ)
+    if not can_log:
+        log.warning(why)
+    sys.argv = [args.entry, *(rest if can_log else without_wandb(rest))]
     runpy.run_module(args.entry, run_name="__main__", alter_sys=True)
 
 

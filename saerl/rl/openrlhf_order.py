@@ -3,12 +3,20 @@
 OpenRLHF's trainer (the ``PPOTrainer`` Ray actor) builds its prompt dataloader with
 ``strategy.setup_dataloader(prompts_dataset, 1, True, True, ...)``: the fourth argument is
 ``shuffle``, always True, with no flag. :func:`install` is the Ray ``worker_process_setup_hook``
-the driver (``saerl.rl.openrlhf_driver``) sets: in every Ray worker it wraps
-``DeepspeedStrategy.setup_dataloader`` so that a dataloader over OpenRLHF's ``PromptDataset`` is
-built with ``shuffle=False`` (the training prompts, and the eval prompts, which OpenRLHF already
-reads in order). Every other dataloader (the replay buffer's mini-batches within a step) is left
-alone: shuffling inside a step does not change which prompts a step trains on. Resuming keeps the
-order: OpenRLHF restores the dataloader's position from its checkpoint.
+the driver (``saerl.rl.openrlhf_driver``) sets: in every Ray worker it arranges for
+``DeepspeedStrategy.setup_dataloader`` to build a dataloader over OpenRLHF's ``PromptDataset``
+with ``shuffle=False`` (the training prompts, and the eval prompts, which OpenRLHF already reads in
+order). Every other dataloader (the replay buffer's mini-batches within a step) is left alone:
+shuffling inside a step does not change which prompts a step trains on. Resuming keeps the order:
+OpenRLHF restores the dataloader's position from its checkpoint.
+
+The hook imports nothing of OpenRLHF. Ray runs it when a worker process starts, before the actor's
+task narrows ``CUDA_VISIBLE_DEVICES`` to its GPU; importing ``openrlhf.utils.deepspeed`` there would
+import ``deepspeed``, whose module-level accelerator probe calls ``torch.cuda.is_available()`` and
+fixes the device list with every GPU of the node visible, so every rank would train on GPU 0
+(OpenRLHF's own ``trainer/ray/__init__.py`` avoids that import for the same reason). The hook only
+puts an import finder on ``sys.meta_path`` that patches the strategy's module right after OpenRLHF
+itself imports it, inside the actor, with the devices already narrowed.
 
 Dynamic filtering (``rl.openrlhf.dynamic_filtering``) refills rejected groups with later prompts,
 so steps drift off the curriculum's batches; it is off by default. :func:`audit` measures the
@@ -18,10 +26,14 @@ drift (or its absence) from the ids that ``saerl.rl.openrlhf_reward`` logs as it
 from __future__ import annotations
 
 import functools
+import importlib.abc
+import importlib.util
 import inspect
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 MARK = "__saerl_sequential__"
@@ -33,9 +45,10 @@ class OrderHookError(RuntimeError):
     """OpenRLHF is missing or its dataloader API is not the one this hook was written against."""
 
 
-def sequential_prompts(strategy_cls: type, prompt_dataset_cls: type) -> None:
+def sequential_prompts(strategy_cls: type, prompt_dataset_cls: type | Callable[[], type]) -> None:
     """Wrap ``strategy_cls.setup_dataloader`` so datasets of ``prompt_dataset_cls`` are not shuffled
-    (idempotent)."""
+    (idempotent). ``prompt_dataset_cls`` may be a function returning the class, called when the
+    first dataloader is built (so patching imports nothing)."""
     original: Callable[..., Any] = strategy_cls.setup_dataloader  # type: ignore[attr-defined]
     if getattr(original, MARK, False):
         return
@@ -51,7 +64,8 @@ def sequential_prompts(strategy_cls: type, prompt_dataset_cls: type) -> None:
     @functools.wraps(original)
     def setup_dataloader(*args: Any, **kwargs: Any) -> Any:
         bound = sig.bind(*args, **kwargs)
-        if isinstance(bound.arguments.get(dataset_arg), prompt_dataset_cls):
+        cls = prompt_dataset_cls if isinstance(prompt_dataset_cls, type) else prompt_dataset_cls()
+        if isinstance(bound.arguments.get(dataset_arg), cls):
             bound.arguments["shuffle"] = False
         return original(*bound.args, **bound.kwargs)
 
@@ -59,16 +73,77 @@ def sequential_prompts(strategy_cls: type, prompt_dataset_cls: type) -> None:
     strategy_cls.setup_dataloader = setup_dataloader  # type: ignore[attr-defined]
 
 
-def install() -> None:
-    """Ray ``worker_process_setup_hook``: OpenRLHF's prompt dataloaders read in order."""
-    try:
-        from openrlhf.datasets import PromptDataset
-        from openrlhf.utils.deepspeed import DeepspeedStrategy
-    except ImportError as exc:
+STRATEGY_MODULE = "openrlhf.utils.deepspeed.deepspeed"
+"""Where OpenRLHF 0.11.2 defines ``DeepspeedStrategy`` (imported by ``openrlhf.utils.deepspeed``)."""
+
+
+def sequential_openrlhf(module: ModuleType) -> None:
+    """Patch OpenRLHF's strategy module (``STRATEGY_MODULE``) once it has been executed."""
+    strategy_cls = getattr(module, "DeepspeedStrategy", None)
+    if strategy_cls is None:
         raise OrderHookError(
-            f"saerl's order hook needs OpenRLHF in the Ray workers' environment: {exc}"
-        ) from exc
-    sequential_prompts(DeepspeedStrategy, PromptDataset)
+            f"{module.__name__} defines no DeepspeedStrategy: OpenRLHF changed its layout and the "
+            "curriculum order cannot be kept"
+        )
+    sequential_prompts(strategy_cls, _openrlhf_prompt_dataset)
+
+
+def _openrlhf_prompt_dataset() -> type:
+    """OpenRLHF's PromptDataset, imported when the first dataloader is built (OpenRLHF's trainer has
+    imported it by then)."""
+    from openrlhf.datasets import PromptDataset
+
+    return PromptDataset  # type: ignore[no-any-return]
+
+
+class _PatchAfterImport(importlib.abc.MetaPathFinder):
+    """Finds ``name`` with the other finders and runs ``patch(module)`` right after the module body."""
+
+    def __init__(self, name: str, patch: Callable[[ModuleType], None]) -> None:
+        self.name, self.patch = name, patch
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                spec.loader = _PatchingLoader(spec.loader, self.patch)
+                return spec
+        return None
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, loader: Any, patch: Callable[[ModuleType], None]) -> None:
+        self.loader, self.patch = loader, patch
+
+    def create_module(self, spec: Any) -> ModuleType | None:
+        return self.loader.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.loader.exec_module(module)
+        self.patch(module)
+
+
+def patch_after_import(name: str, patch: Callable[[ModuleType], None]) -> None:
+    """``patch(module)`` now if ``name`` is imported already, else right after it is (idempotent)."""
+    if name in sys.modules:
+        patch(sys.modules[name])
+        return
+    if not any(isinstance(f, _PatchAfterImport) and f.name == name for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchAfterImport(name, patch))
+
+
+def install() -> None:
+    """Ray ``worker_process_setup_hook``: OpenRLHF's prompt dataloaders will read in order. Imports
+    nothing of OpenRLHF (and so neither deepspeed nor CUDA): see the module docstring."""
+    if importlib.util.find_spec("openrlhf") is None:  # finds the package without running it
+        raise OrderHookError(
+            "saerl's order hook needs OpenRLHF in the Ray workers' environment: no module named 'openrlhf'"
+        )
+    patch_after_import(STRATEGY_MODULE, sequential_openrlhf)
 
 
 def read_order_logs(base: Path) -> list[str]:

@@ -4,8 +4,12 @@ in OpenRLHF's prompt format.
 OpenRLHF 0.11.2 calls ``reward_func(queries, prompts, labels)`` inside its vLLM engine actors, in a
 worker thread, once per sample, with ``query`` = prompt + response decoded *with* special tokens.
 It swallows exceptions (the sample then gets no reward), so this function never raises: anything
-malformed scores 0. It imports only saerl's grading (and torch, which OpenRLHF's environment has);
-the grader uses no signal-based timeout off the main thread.
+malformed scores 0. It imports only saerl's grading (and torch, which OpenRLHF's environment has).
+Off the main thread math-verify has no time limit of its own, so grading goes through
+``saerl.data.grading_pool``: an item not graded within ``$SAERL_GRADE_TIMEOUT_S`` (``rl.
+grade_timeout_s``) scores 0 and is counted (``extra_logs["grade_timeout"]``, logged by OpenRLHF
+with the step's other rollout statistics). The response is graded up to the first end-of-turn
+token, the same text every other generation path stops at.
 
 Each label is JSON: {"id", "answer", "grader"} (grader "benchmark" adds "unit": a named
 benchmark's own rules, ``saerl.data.benchmarks.grade``); the id of every scored sample is appended, one line
@@ -22,11 +26,13 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
-
-from saerl.data.grading import get_grader
+from typing import Any, NamedTuple
 
 _SPECIAL = re.compile(r"<\|[^|>]{1,40}\|>|</s>|<s>|<eos>|<pad>")
+_TURN_END = re.compile(
+    r"<\|im_end\|>|<\|eot_id\|>|<\|endoftext\|>|<\|end_of_text\|>|<\|end\|>|</s>|<eos>|<end_of_turn>"
+)
+"""End-of-turn / end-of-text tokens of the common chat families (Qwen, Llama 3, Phi, Gemma, ...)."""
 _LOCK = threading.Lock()
 
 
@@ -36,28 +42,36 @@ def label_for(record_id: str, answer: str, grader: str, unit: str = "") -> str:
 
 
 def response_of(query: str, prompt: str) -> str:
-    """The model's response: the query after its prompt, special tokens removed."""
-    text = query[len(prompt) :] if query.startswith(prompt) else query
+    """The model's response: the query after its prompt, up to its first end-of-turn token (where
+    generation stops; text after one was never the model's answer), special tokens removed."""
+    if query.startswith(prompt):
+        text = query[len(prompt) :]
+        if end := _TURN_END.search(text):
+            text = text[: end.start()]
+    else:  # not the prompt it was asked: grade it all rather than cut at the prompt's own turn end
+        text = query
     return _SPECIAL.sub("", text)
 
 
-def score_one(query: Any, prompt: Any, label: Any) -> tuple[float, str]:
-    """(reward in {0, 1}, record id); malformed input of any kind scores 0."""
+class Scored(NamedTuple):
+    reward: float
+    id: str
+    timed_out: bool = False
+
+
+def score_one(query: Any, prompt: Any, label: Any) -> Scored:
+    """(reward in {0, 1}, record id, whether grading hit the time limit); malformed input of any
+    kind scores 0."""
+    from saerl.data.grading_pool import grade_limited
+
     try:
         meta = json.loads(label)
         response = response_of(str(query), str(prompt))
-        if meta.get("grader") == "benchmark":
-            from saerl.data.benchmarks import grade
-            from saerl.data.records import Record
-
-            record = Record(
-                str(meta.get("id", "")), "", str(meta["answer"]), meta={"unit": meta.get("unit", "")}
-            )
-            return (1.0 if grade(response, record) else 0.0), record.id
-        grader = get_grader(meta.get("grader", "math"))
-        return (1.0 if grader(response, str(meta["answer"])) else 0.0), str(meta.get("id", ""))
+        kind = str(meta.get("grader", "math"))
+        verdict = grade_limited(kind, response, str(meta["answer"]), str(meta.get("unit") or ""))
+        return Scored(1.0 if verdict.correct else 0.0, str(meta.get("id", "")), verdict.timed_out)
     except Exception:
-        return 0.0, ""
+        return Scored(0.0, "")
 
 
 def _log_order(ids: Sequence[str]) -> None:
@@ -76,9 +90,11 @@ def reward_func(
     import torch
 
     scored = [score_one(q, p, lab) for q, p, lab in zip(queries, prompts, labels, strict=False)]
-    _log_order([i for _, i in scored])
-    rewards = torch.tensor([r for r, _ in scored], dtype=torch.float32)
-    return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": {"correct": rewards.clone()}}
+    _log_order([s.id for s in scored])
+    rewards = torch.tensor([s.reward for s in scored], dtype=torch.float32)
+    timeouts = torch.tensor([float(s.timed_out) for s in scored], dtype=torch.float32)
+    extra = {"correct": rewards.clone(), "grade_timeout": timeouts}
+    return {"rewards": rewards, "scores": rewards.clone(), "extra_logs": extra}
 
 
 def export_prompts(curriculum: Any, path: Path, grader: str, instruction: str = "") -> int:

@@ -2,12 +2,14 @@
 
     runs/<sweep>/<run>/  config.yaml  condition.json  status.json  metrics.jsonl (step 0)
       openrlhf/  prompts.jsonl  evals.jsonl  command.sh  order-log.<pid>  order_audit.json
+                 actor-model/  (the target, with a generation config that stops at the turn end)
       checkpoints/  (OpenRLHF's: resume loads from it)   model/  (the trained model, HF format)
       wandb/
 
 Rank 0 writes the run folder and the OpenRLHF inputs (the curriculum in training order, the eval
-sets, the command line), logs the step-0 evaluation (the ``eval0`` node: OpenRLHF evaluates only
-after training steps) to metrics.jsonl and W&B, then every rank takes part in the job's Ray
+sets, the model folder OpenRLHF loads: saerl.rl.openrlhf_model, the command line), logs the
+step-0 evaluation (the ``eval0`` node: OpenRLHF evaluates only after training steps) to
+metrics.jsonl and W&B, then every rank takes part in the job's Ray
 cluster (saerl.launch.ray_cluster) while rank 0's driver runs OpenRLHF. Afterwards rank 0 audits
 the order in which the reward function saw the prompts against the curriculum
 (``openrlhf/order_audit.json``) and marks the run done. A requeued job resumes from OpenRLHF's
@@ -29,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from saerl.rl import openrlhf_model
 from saerl.rl.openrlhf import RunPaths, check_command, render_command
 
 FOLDER = "openrlhf"
@@ -39,30 +42,36 @@ class LaunchSpec:
     run_dir: Path
     paths: RunPaths
     argv: list[str]
-    """OpenRLHF's arguments (``${WANDB_API_KEY}`` left for the driver to expand)."""
+    """OpenRLHF's arguments (no secret: ``--logger.wandb.key`` is a placeholder)."""
     env: dict[str, str]
     """What the driver and every Ray worker get on top of the job's environment."""
     nodes: int
     entry: str
     setup_hook: str
+    target: str = ""
+    """The target model as named (folder or hub id); OpenRLHF loads ``paths.model``, written from it."""
 
     def driver(self, python: str) -> list[str]:
         head = [python, "-m", "saerl.rl.openrlhf_driver", "--nodes", str(self.nodes)]
         head += ["--entry", self.entry, "--setup-hook", self.setup_hook]
         return [*head, "--", *self.argv]
 
-    def script(self, python: str = "python") -> str:
-        """The command as a shell script (what the job runs on rank 0, for reading and reruns)."""
+    def script(self, python: str = "python", stops: str = "") -> str:
+        """The command as a shell script (what the job runs on rank 0, for reading and reruns);
+        ``stops``: the model folder's stop rule, when known."""
+        model = f"# {self.paths.model}: {self.target or 'the target'}, generation config that "
+        model += stops or "stops at the chat turn end (written by rank 0 at launch)"
+        model = " ".join(model.split()) + "\n"  # one comment line whatever the names hold
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(self.env.items()))
         groups: list[list[str]] = []
         for a in self.driver(python):  # one flag and its values per line
-            word = shlex.quote(a) if "${" not in a else f'"{a}"'
+            word = shlex.quote(a)  # every argument, so no value is ever shell code
             if a.startswith("-") or not groups:
                 groups.append([word])
             else:
                 groups[-1].append(word)
         lines = " \\\n    ".join(" ".join(g) for g in groups)
-        return f"#!/usr/bin/env bash\n# rank 0 of the run's Ray job runs:\n{exports}{lines}\n"
+        return f"#!/usr/bin/env bash\n# rank 0 of the run's Ray job runs:\n{model}{exports}{lines}\n"
 
 
 def launch_spec(params: dict[str, Any], target_path: str, wandb_run_id: str) -> LaunchSpec:
@@ -71,7 +80,7 @@ def launch_spec(params: dict[str, Any], target_path: str, wandb_run_id: str) -> 
     run_dir = Path(config["runs_dir"]) / config["name"] / params["name"]
     files = run_dir / FOLDER
     paths = RunPaths(
-        model=target_path,
+        model=str(files / openrlhf_model.FOLDER),
         prompts=str(files / "prompts.jsonl"),
         evals=str(files / "evals.jsonl"),
         reward=reward_file(),
@@ -86,9 +95,12 @@ def launch_spec(params: dict[str, Any], target_path: str, wandb_run_id: str) -> 
         "WANDB_RUN_ID": wandb_run_id,
         "WANDB_RESUME": "allow",
         "WANDB_DIR": str(run_dir),
+        "SAERL_GRADE_TIMEOUT_S": f"{rl.grade_timeout_s:g}",  # the reward function's per-item limit
     }
+    if rl.wandb != "disabled":  # rl.wandb decides, not whatever WANDB_MODE the submitting shell had
+        env["WANDB_MODE"] = rl.wandb
     o = rl.openrlhf
-    return LaunchSpec(run_dir, paths, argv, env, o.num_nodes, o.entry, o.setup_hook)
+    return LaunchSpec(run_dir, paths, argv, env, o.num_nodes, o.entry, o.setup_hook, target_path)
 
 
 def reward_file() -> str:
@@ -116,13 +128,15 @@ def prepare(spec: LaunchSpec, params: dict[str, Any], inputs: dict[str, Any], py
     export_prompts(table, Path(spec.paths.prompts), params["grader"], rl.instruction)
     evals = eval_sets(inputs, rl.eval_splits, rl.eval_benchmarks, rl.eval_items, rl.instruction)
     export_evals(evals, Path(spec.paths.evals), params["grader"], rl.eval_benchmarks)
-    atomic_write_text(files / "command.sh", spec.script(python))
+    stops = openrlhf_model.write_actor_folder(spec.target, Path(spec.paths.model))
+    atomic_write_text(files / "command.sh", spec.script(python, stops.describe()))
     if not status(run_dir).get("step0_logged"):
         log_step0(run_dir, config, params, cond, inputs["eval0"])
     _set_status(
         run_dir,
         state="running",
         step0_logged=True,
+        stop_tokens=stops.tokens,
         curriculum=str(inputs["curriculum"].path),
         target=str(inputs["target"].path),
     )

@@ -128,16 +128,10 @@ def audited_reward(
 def rollout_stops(model_path: str, tokenizer: Any) -> dict[str, Any] | None:
     """TRL stops rollouts at the model's generation-config EOS and the tokenizer's EOS; a base model's
     chat turn end (Qwen2.5's <|im_end|>) is neither, so it is added (None: nothing to add)."""
-    from transformers import GenerationConfig
+    from saerl.models.generation import stop_rule
 
-    from saerl.models.generation import stop_token_ids
-
-    try:
-        configured = GenerationConfig.from_pretrained(model_path).eos_token_id
-    except OSError:  # no generation_config.json: the tokenizer's EOS and the turn end
-        configured = None
-    stops = stop_token_ids(tokenizer, configured)
-    return {"eos_token_id": stops} if len(stops) > 1 else None
+    rule = stop_rule(model_path, tokenizer)
+    return {"eos_token_id": rule.ids} if len(rule.ids) > 1 else None
 
 
 def train_grpo(

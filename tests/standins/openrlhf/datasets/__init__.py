@@ -1,0 +1,5 @@
+"""Stand-in for ``openrlhf.datasets``: PromptDataset is a sequence of prompts."""
+
+
+class PromptDataset(list):
+    pass

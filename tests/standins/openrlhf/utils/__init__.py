@@ -1,0 +1,1 @@
+"""Stand-in for ``openrlhf.utils`` (the real one imports no deepspeed either)."""

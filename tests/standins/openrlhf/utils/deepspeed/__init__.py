@@ -1,0 +1,3 @@
+from .deepspeed import DeepspeedStrategy
+
+__all__ = ["DeepspeedStrategy"]
