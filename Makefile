@@ -83,6 +83,9 @@ bench-scale: install  ## features -> signals -> curriculum at 103k prompts x 16,
 bench-shapes: install  ## the real-shape part of `make bench` alone: SAE route vs full forward vs rollout labelling at Qwen2.5-0.5B/1.5B shapes -> reports/bench_shapes.{json,md}
 	$(PY) -m saerl.bench_shapes
 
+gpu-check: install  ## on any single CUDA machine: the benches' CUDA paths in bf16, SAE training on CUDA, the vLLM tests where vLLM is installed (<10 min) -> reports/gpu_check.{md,json}; on a CPU box it says what it skipped
+	$(PY) -m saerl.gpu_check
+
 lock:  ## regenerate constraints.txt from the current virtualenv
 	{ head -2 constraints.txt; $(BIN)/pip freeze --exclude-editable | sed 's/+cpu$$//' | grep -v '^saerl' | sort -f; } > constraints.tmp && mv constraints.tmp constraints.txt
 

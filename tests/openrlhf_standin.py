@@ -91,7 +91,10 @@ def main() -> None:
     remote = ray.remote(num_cpus=1)(score)
 
     def on_node(i: int):  # one scorer per node, as OpenRLHF places its vLLM engines on every node
-        return remote.options(scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False))
+        return remote.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=False)
+        )
+
     steps = []
     for start in range(0, len(rows) - batch + 1, batch):
         step = rows[start : start + batch]

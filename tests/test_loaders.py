@@ -180,3 +180,14 @@ def test_last_boxed_handles_nesting():
     assert last_boxed("\\fbox{7}") == "7"
     assert last_boxed("\\boxed{unclosed") is None
     assert last_boxed("nothing") is None
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_max_records_keeps_the_first_usable_records_in_file_order(tmp_path, fmt):
+    rows = [{"question": f"What is {i}+1?", "final_answer": str(i + 1)} for i in range(5)]
+    rows.insert(1, {"question": "", "final_answer": "1"})  # unusable: skipped, not counted
+    src = write(tmp_path / f"deepmath.{fmt}", rows, fmt)
+    records, report = load_records(DataConfig(source=str(src), max_records=3))
+    assert [r.answer for r in records] == ["1", "2", "3"] and report.kept == 3
+    with pytest.raises(ValueError, match="max_records: must be >= 0"):
+        DataConfig(source=str(src), max_records=-1)

@@ -87,6 +87,19 @@ def test_dapo_and_grpo_render_their_own_losses(parser):
     grpo = parse(parser, render_command(grpo_rl, 32, PATHS))
     assert grpo["actor.eps_clip_low_high"] is None and grpo["algo.kl.use_loss"]
     assert grpo["algo.kl.init_coef"] == 0.001 and grpo["actor.loss_agg_mode"] == "seq-mean-token-mean"
+    tm = parse(
+        parser, render_command(load_experiment(overrides=["rl.algorithm=grpo_token_mean"]).rl, 32, PATHS)
+    )
+    assert tm["actor.eps_clip_low_high"] is None and tm["actor.loss_agg_mode"] == "token-mean"
+
+
+def test_no_arm_of_the_paper_sweeps_is_called_dapo_unless_dapos_clip_can_act():
+    """With one policy update per rollout batch the importance ratio is 1 and clip-higher never acts:
+    such an arm is GRPO with a token-mean loss and must be named so (rl.algorithm=grpo_token_mean)."""
+    for sweep_file in sorted((ROOT / "sweeps").glob("paper-*.yaml")):
+        for g in sweep_graphs(read_sweep(sweep_file)):
+            rl = g.cfg.rl
+            assert rl.algorithm != "dapo" or rl.updates_per_batch > 1, (sweep_file.name, g.run.params["name"])
 
 
 def test_the_wandb_key_flag_carries_a_placeholder_that_openrlhf_accepts(parser, monkeypatch):
@@ -512,11 +525,87 @@ def test_a_dry_run_of_the_paper_sweep_writes_sbatch_scripts_and_openrlhf_command
         assert args["ckpt.output_dir"].startswith(str(tmp_path / "runs" / "paper-main"))
         assert "--setup-hook saerl.rl.openrlhf_order.install" in text
         assert "$HOME/openrlhf-env" not in text and "/openrlhf-env/bin/python" in text
+        # Actor and vLLM load the run's model folder, whose generation config stops at the turn end.
+        assert args["actor.model_name_or_path"] == str(
+            Path(args["ckpt.path"]).parent / "openrlhf/actor-model"
+        )
+        assert "Qwen/Qwen2.5-Math-1.5B, generation config that stops at the chat turn end" in text
+        assert args["logger.wandb.key"] == "from-env:WANDB_API_KEY"
+        assert args["ckpt.max_num"] == 2 and args["ckpt.best_metric_key"] == "none"
+        assert "export SAERL_GRADE_TIMEOUT_S=10" in text and "export WANDB_MODE=online" in text
     runs = [p for p in dry.glob("*runs-of-paper-main.sbatch")]
     assert runs and all(
         "#SBATCH --nodes=1" in p.read_text() and "#SBATCH --gpus-per-node=8" in p.read_text() for p in runs
     )
     assert not list((tmp_path / "store").glob("submissions.jsonl"))
+
+
+def test_the_smoke_sweep_plans_and_renders_with_its_vllm_stages_in_the_openrlhf_environment(parser, tmp_path):
+    """`make sweep SWEEP=sweeps/smoke-gpu.yaml CLUSTER=h100 DRY_RUN=1`: two 8-step OpenRLHF runs
+    (checkpoints and evals at 4 and 8), and the stages that generate with vLLM (labels, eval0) run
+    by the OpenRLHF environment's python, which has vLLM; every other stage by saerl's."""
+    import subprocess
+
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "sweep", "sweeps/smoke-gpu.yaml", "CLUSTER=h100", "DRY_RUN=1",
+         f"store_dir={tmp_path / 'store'}", f"runs_dir={tmp_path / 'runs'}"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    dry = tmp_path / "runs" / "smoke-gpu" / "slurm-logs" / "dry-run"
+    scripts = sorted(dry.glob("*.openrlhf.sh"))
+    assert [p.name.split("-s0-")[0] for p in scripts] == ["Qwen2.5-0.5B-saerl", "Qwen2.5-0.5B-vanilla"]
+    for script in scripts:
+        args = parse(parser, shlex.split(script.read_text().split(" -- \\\n", 1)[1].replace("\\\n", " ")))
+        assert (args["rollout.batch_size"], args["ckpt.save_steps"], args["eval.steps"]) == (32, 4, 4)
+        assert args["actor.model_name_or_path"].endswith("/openrlhf/actor-model")
+    env_python = str(Path.home() / "openrlhf-env" / "bin" / "python")
+    for sbatch in dry.glob("*.sbatch"):
+        in_env = f"{env_python} -u -m submitit.core._submit" in sbatch.read_text()
+        assert in_env == any(k in sbatch.name for k in ("labels", "eval0")), sbatch.name
+
+
+def test_saerl_plan_states_stop_rules_checkpoint_disk_and_refuses_what_would_hang(tmp_path):
+    """`saerl plan <sweep> CLUSTER=h100`: GPU-hours, checkpoint disk per target and in all, where
+    each target's generation stops; and a run OpenRLHF would hang on is refused, naming the key."""
+    import subprocess
+
+    saerl = str(ROOT / ".venv/bin/saerl")
+    where = [f"store_dir={tmp_path / 'store'}", f"runs_dir={tmp_path / 'runs'}"]
+    out = subprocess.run(
+        [saerl, "plan", "sweeps/paper-main.yaml", "CLUSTER=h100", *where],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "GPU-hours (estimate): 1447.50" in out.stdout
+    # 1.5e9 parameters x (2 checkpoints x 14 bytes + 2 bytes of final bf16 weights) = 45 GB, x 12 runs
+    assert "Qwen/Qwen2.5-Math-1.5B (1.50B parameters, from its name): 45 GB per run" in out.stdout
+    assert "all runs: 0.54 TB" in out.stdout
+    assert "Qwen/Qwen2.5-Math-1.5B" in out.stdout.split("where generation stops")[1]
+    bad = subprocess.run(
+        [saerl, "plan", "sweeps/paper-main.yaml", "rl.openrlhf.micro_rollout_batch_size=48", *where],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "rl.openrlhf.micro_rollout_batch_size=48" in bad.stderr and "3, 3, 3, 3, 3, 3, 3, 1" in bad.stderr
+    assert "fix it before submitting" in bad.stderr
+
+
+def test_the_plan_reads_a_local_targets_stop_rule_and_size(tiny, tmp_path):
+    """A base-model folder (EOS <|endoftext|>): the plan names both stops and counts its weights."""
+    from test_openrlhf_model import make_base_model
+
+    from saerl.config import load_experiment
+    from saerl.launch.graph import Plan, StageGraph
+    from saerl.launch.plan import describe
+    from saerl.launch.profiles import load_profile
+
+    folder, _ = make_base_model(tiny, tmp_path)
+    overrides = ["rl.backend=openrlhf", f"rl.target_model={folder}", "rl.eval_every=10", "rl.save_every=20"]
+    cfg = load_experiment(overrides=[*overrides, f"store_dir={tmp_path / 'store'}"])
+    text = describe(Plan.of([StageGraph(cfg).run]), tmp_path / "store", "t", load_profile("h100"))
+    assert "stops at <|endoftext|>, <|im_end|> (<|im_end|> added to the model's own <|endoftext|>)" in text
+    assert "parameters, from its weights)" in text
 
 
 def test_the_driver_forwards_the_jobs_environment_but_never_the_wandb_key(tmp_path):

@@ -11,6 +11,10 @@ import pytest
 
 @pytest.fixture
 def base_model(tiny, tmp_path):
+    return make_base_model(tiny, tmp_path)
+
+
+def make_base_model(tiny, tmp_path):
     """A random-init Qwen2 folder with the miniature's tokenizer made base-like: EOS <|endoftext|>,
     generation config EOS <|endoftext|>, chat template closing turns with <|im_end|>."""
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM

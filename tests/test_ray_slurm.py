@@ -194,6 +194,10 @@ def test_an_openrlhf_run_job_trains_through_ray_on_both_nodes_in_curriculum_orde
     offline = {p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("offline-run-*")}
     assert ids == offline == {seen["wandb_run"]}  # step 0 and OpenRLHF's workers log to one W&B id
     assert "--ckpt.output_dir" in (run_dir / "openrlhf" / "command.sh").read_text()
+    # OpenRLHF loaded the run's model folder: the target's files, a generation config with its stops.
+    actor = run_dir / "openrlhf" / "actor-model"
+    assert seen["args"]["actor.model_name_or_path"] == str(actor)
+    assert (actor / "model.safetensors").is_symlink() and status["stop_tokens"] == ["<|im_end|>"]
     # A second job for a done run returns on every rank without starting Ray.
     again = slurm.submit(NodeJob(to_dict(cfg), (), "run", run.key, run.label)).results()
     assert again[0] == f"{run_dir}: already done" and "nothing to run" in again[1]

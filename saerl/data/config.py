@@ -96,6 +96,9 @@ class DataConfig:
     """Column names for mapping='generic'."""
     max_prompt_chars: int = 8000
     """Rows with longer prompts are skipped as 'absurd_length' (and counted)."""
+    max_records: int = 0
+    """Keep only the first N usable records of a real source, in file order (a smoke test's pool);
+    0 keeps every one. Not used by 'arith' (its sizes are data.arith.n_*)."""
     grader: Literal["auto", "int", "math"] = "auto"
     """'int' exact integer match (the miniature), 'math' math-verify; 'auto' picks by source."""
     arith: ArithConfig = field(default_factory=ArithConfig)
@@ -106,3 +109,5 @@ class DataConfig:
             raise ValueError("source: must not be empty")
         if self.max_prompt_chars <= 0:
             raise ValueError("max_prompt_chars: must be > 0")
+        if self.max_records < 0:
+            raise ValueError("max_records: must be >= 0 (0 keeps every record)")

@@ -40,15 +40,23 @@ class Skip:
 
 
 def load_records(cfg: DataConfig) -> tuple[list[Record], LoadReport]:
-    """Read ``cfg.source`` (not 'arith': the generator has its own stage) into records."""
+    """Read ``cfg.source`` (not 'arith': the generator has its own stage) into records (the first
+    ``cfg.max_records`` usable ones when that is set)."""
     path = Path(cfg.source)
     if path.is_file() and path.suffix.lower() == ".jsonl":
         rows, lines, columns = read_jsonl(path)
         mapping = resolve_mapping(cfg.mapping, cfg.source, columns)
-        return map_rows(rows, mapping, cfg, _source_name(cfg.source), positions=lines, unit="lines")
-    table, columns = _read_rows(cfg.source, cfg.split)
-    mapping = resolve_mapping(cfg.mapping, cfg.source, columns)
-    return map_rows(table, mapping, cfg, source_name=_source_name(cfg.source))
+        records, report = map_rows(
+            rows, mapping, cfg, _source_name(cfg.source), positions=lines, unit="lines"
+        )
+    else:
+        table, columns = _read_rows(cfg.source, cfg.split)
+        mapping = resolve_mapping(cfg.mapping, cfg.source, columns)
+        records, report = map_rows(table, mapping, cfg, source_name=_source_name(cfg.source))
+    if cfg.max_records and len(records) > cfg.max_records:
+        records = records[: cfg.max_records]
+        report.kept = len(records)
+    return records, report
 
 
 def resolve_mapping(mapping: str, source: str, columns: Iterable[str]) -> str:

@@ -258,7 +258,8 @@ def submit_sweep(sp: SweepPlan, profile: ClusterProfile, dry_run: bool = False) 
 
     def send(ds: list[Decision], deps: Sequence[str], name: str, what: str) -> None:
         params = sbatch_parameters(profile, ds[0].node, deps, name)
-        ids = submitter.submit([_job(sp, d.node, profile) for d in ds], params, what)
+        python = node_python(profile, ds[0].node)
+        ids = submitter.submit([_job(sp, d.node, profile) for d in ds], params, what, python)
         for d, job_id in zip(ds, ids, strict=True):
             d.job_id, d.action = job_id, "dry-run" if dry_run else "submitted"
             jobs[d.node.id] = job_id
@@ -273,6 +274,25 @@ def submit_sweep(sp: SweepPlan, profile: ClusterProfile, dry_run: bool = False) 
     for dep_ids, ds in groups.items():
         send(ds, dep_ids, f"saerl-run-{sp.name}", f"runs of {sp.name}")
     return decisions
+
+
+def needs_vllm(node: Node) -> bool:
+    """Stage nodes that generate with vLLM: rollout labels (signals.difficulty.backend=vllm) and the
+    step-0 evaluation (rl.eval_backend=vllm)."""
+    return (node.stage == "labels" and node.params.get("backend") == "vllm") or (
+        node.stage == "eval0" and node.params.get("eval_backend") == "vllm"
+    )
+
+
+def node_python(profile: ClusterProfile, node: Node) -> str:
+    """The python a node's job runs: the profile's, except for stages that generate with vLLM,
+    which saerl's environment does not have: they run in the OpenRLHF environment (openrlhf_env),
+    where saerl is installed without its pins (slurm/openrlhf-env.sh)."""
+    if needs_vllm(node) and profile.openrlhf_env:
+        from saerl.rl.openrlhf_run import environment
+
+        return environment(profile.openrlhf_env)[0]
+    return profile.python
 
 
 def _submission(sweep: str, d: Decision, log_dir: Path) -> Submission:
@@ -292,21 +312,28 @@ def _job(sp: SweepPlan, node: Node, profile: ClusterProfile | None = None) -> An
 
 class _Submitter:
     def __init__(self, log_dir: Path, profile: ClusterProfile) -> None:
+        self.log_dir, self.profile = log_dir, profile
+        self.executors: dict[str, Any] = {}
+
+    def executor(self, python: str) -> Any:
         import submitit
 
-        self.executor = submitit.SlurmExecutor(
-            folder=log_dir, max_num_timeout=profile.max_requeues, python=profile.python or None
-        )
+        if python not in self.executors:
+            self.executors[python] = submitit.SlurmExecutor(
+                folder=self.log_dir, max_num_timeout=self.profile.max_requeues, python=python or None
+            )
+        return self.executors[python]
 
-    def submit(self, jobs: list[Any], params: dict[str, Any], what: str) -> list[str]:
+    def submit(self, jobs: list[Any], params: dict[str, Any], what: str, python: str = "") -> list[str]:
         from submitit.core.utils import FailedJobError
 
-        self.executor.update_parameters(**params)
+        executor = self.executor(python)
+        executor.update_parameters(**params)
         try:
             if len(jobs) == 1:
-                return [self.executor.submit(jobs[0]).job_id]
-            with self.executor.batch():
-                handles = [self.executor.submit(j) for j in jobs]
+                return [executor.submit(jobs[0]).job_id]
+            with executor.batch():
+                handles = [executor.submit(j) for j in jobs]
         except FailedJobError as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no message"
             raise SubmitError(
@@ -326,9 +353,9 @@ class _DryRun:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.n = 0
 
-    def submit(self, jobs: list[Any], params: dict[str, Any], what: str) -> list[str]:
+    def submit(self, jobs: list[Any], params: dict[str, Any], what: str, python: str = "") -> list[str]:
         self.n += 1
-        script = render_sbatch(params, self.folder.parent, len(jobs))
+        script = render_sbatch(params, self.folder.parent, len(jobs), python or "python")
         name = f"{self.n:02d}-{what.replace(' ', '-').replace('/', '-')}.sbatch"
         (self.folder / name).write_text(script)
         for job in jobs:  # what rank 0 of each OpenRLHF run job would run

@@ -85,13 +85,16 @@ class RLConfig:
     `make sweep`: Ray inside the job, OpenRLHF 0.11.2 in its own environment; saerl.rl.openrlhf_run)."""
     openrlhf: OpenRLHFConfig = field(default_factory=OpenRLHFConfig)
     """Placement and engines of the OpenRLHF backend."""
-    algorithm: Literal["grpo", "dapo", "sft"] = "dapo"
-    """TRL loss type; 'dapo' is DAPO's token-level loss with its clip-higher epsilon (0.28). The rest
-    of DAPO is opt-in: clipping acts only with updates_per_batch > 1, overlong shaping with
-    overlong_buffer > 0; dynamic sampling is not offered (refilling rejected groups with later
-    prompts would move batches off the curriculum). So with the defaults, 'dapo' means DAPO's loss
-    only. OUR CHOICE: that loss is the first setting that gained on the miniature (analysis/LOG.md);
-    with GRPO's loss (8 prompts per step) accuracy fell at every lr that moved the model.
+    algorithm: Literal["grpo", "grpo_token_mean", "dapo", "sft"] = "dapo"
+    """'grpo': GRPO's per-sequence loss (each completion weighs the same). 'grpo_token_mean': GRPO
+    with DAPO's token-level loss aggregation and GRPO's symmetric clip (0.2). 'dapo': the token-level
+    loss with DAPO's clip-higher epsilon (0.28). The rest of DAPO is opt-in: clipping acts only with
+    updates_per_batch > 1 (with one update per batch the importance ratio is 1, so 'dapo' then trains
+    exactly as 'grpo_token_mean'), overlong shaping with overlong_buffer > 0; dynamic sampling is not
+    offered (refilling rejected groups with later prompts would move batches off the curriculum).
+    So with the defaults, 'dapo' means DAPO's loss only. OUR CHOICE: that loss is the first setting
+    that gained on the miniature (analysis/LOG.md); with GRPO's loss (8 prompts per step) accuracy
+    fell at every lr that moved the model.
     'sft' is the same-compute SFT baseline (saerl.rl.sft_baseline): supervised fine-tuning on the
     curriculum's prompts and reference solutions for `sft_seconds`, no RL (trl backend only)."""
     sft_seconds: float = 0.0

@@ -111,6 +111,8 @@ def render_command(
             "--actor.loss_agg_mode",
             "token-mean",
         ]
+    elif rl.algorithm == "grpo_token_mean":
+        argv += ["--actor.loss_agg_mode", "token-mean"]
     else:
         argv += ["--actor.loss_agg_mode", "seq-mean-token-mean"]
     if rl.kl_coef > 0:

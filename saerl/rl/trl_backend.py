@@ -30,6 +30,8 @@ from saerl.tracking import Tracker
 log = logging.getLogger(__name__)
 
 DAPO_EPSILON_HIGH = 0.28  # DAPO's clip-higher (Yu et al., 2025)
+TRL_LOSS = {"grpo": "grpo", "grpo_token_mean": "dapo", "dapo": "dapo"}
+"""rl.algorithm -> TRL's loss_type ('dapo' is TRL's name for the token-level normalisation)."""
 
 
 class OrderError(ValueError):
@@ -70,7 +72,7 @@ def grpo_args(cfg: RLConfig, output_dir: str, prompts_per_batch: int, on_gpu: bo
         "adam_epsilon": cfg.adam_epsilon,
         "adam_beta2": cfg.adam_beta2,
         "beta": cfg.kl_coef,
-        "loss_type": cfg.algorithm,
+        "loss_type": TRL_LOSS[cfg.algorithm],
         "epsilon_high": DAPO_EPSILON_HIGH if cfg.algorithm == "dapo" else 0.2,
         "num_iterations": cfg.updates_per_batch,
         "max_steps": cfg.steps * cfg.updates_per_batch,  # TRL counts optimizer updates
