@@ -304,10 +304,8 @@ def test_openrlhf_eval_labels_grade_benchmarks_by_their_rules(tmp_path):
         "unit": "cm",
     }
     prompt = rows[1]["prompt"]
-    assert score_one(prompt + "so \\boxed{5 \\text{ cm}}<|im_end|>", prompt, rows[1]["label"]) == (
-        1.0,
-        "eval:olympiadbench:1607",
-    )
+    scored = score_one(prompt + "so \\boxed{5 \\text{ cm}}<|im_end|>", prompt, rows[1]["label"])
+    assert (scored.reward, scored.id, scored.timed_out) == (1.0, "eval:olympiadbench:1607", False)
     assert score_one(rows[0]["prompt"] + "\\boxed{3}", rows[0]["prompt"], rows[0]["label"])[0] == 0.0
     assert score_one(rows[0]["prompt"] + "\\boxed{-3, 3}", rows[0]["prompt"], rows[0]["label"])[0] == 1.0
 
