@@ -292,21 +292,35 @@ def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None
 
 
 def cmd_cancel(sweep_file: Path, args: list[str]) -> None:
-    """Cancel the sweep's jobs that are still pending or running."""
+    """Cancel the sweep's jobs that are still pending or running, except those another live sweep's
+    jobs wait on (sweeps that share stages share their jobs)."""
     import subprocess
 
-    from saerl.launch.slurm import ACTIVE, SubmissionRecord, SweepPlan, job_states
+    from saerl.launch.slurm import (
+        ACTIVE,
+        SubmissionRecord,
+        SweepPlan,
+        job_states,
+        pending_dependencies,
+        split_cancel,
+    )
     from saerl.launch.sweep import read_sweep
 
     overrides, _, _ = cluster_args(args)
     sp = SweepPlan.of(read_sweep(sweep_file, overrides))
-    mine = {n.id for n in sp.plan.nodes}
-    subs = [s for i, s in SubmissionRecord(sp.store_root).latest().items() if i in mine]
-    states = job_states(s.job_id for s in subs)
-    live = sorted({s.job_id for s in subs if states.get(s.job_id) in ACTIVE})
-    if live:
-        subprocess.run(["scancel", *live], check=True)
-    print(f"cancelled {len(live)} job(s): {' '.join(live) or '-'}")
+    plan_ids = {n.id for n in sp.plan.nodes}
+    latest = SubmissionRecord(sp.store_root).latest()
+    states = job_states(s.job_id for s in latest.values())
+    live = {s.job_id: s for s in latest.values() if states.get(s.job_id) in ACTIVE}
+    mine = {j for j, s in live.items() if s.node_id in plan_ids}
+    cancel, keep = split_cancel(mine, set(live) - mine, pending_dependencies())
+    if cancel:
+        subprocess.run(["scancel", *cancel], check=True)
+    print(f"cancelled {len(cancel)} job(s): {' '.join(cancel) or '-'}")
+    for job, needers in sorted(keep.items()):
+        by = ", ".join(f"{n} ({live[n].sweep}: {live[n].label})" for n in needers[:4])
+        more = f" and {len(needers) - 4} more" if len(needers) > 4 else ""
+        print(f"kept {job} ({live[job].label}): other sweeps' jobs wait on it: {by}{more}")
 
 
 def cmd_report(argv: list[str]) -> None:

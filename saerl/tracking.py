@@ -3,6 +3,7 @@ same rows. wandb is imported only when it is used; its key, if any, comes from t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -45,6 +46,20 @@ class Tracker:
             fh.write(json.dumps(row) + "\n")
         if self._run is not None:
             self._run.log(row, step=step)
+
+    def finish_preempted(self) -> None:
+        """A preempted attempt: W&B marks the run as preempting (it resumes under the same id). The
+        W&B service may already be gone with the job's signal: that is not an error worth a trace."""
+        if self._run is None:
+            return
+        run, self._run = self._run, None
+        with contextlib.suppress(Exception):
+            run.mark_preempting()
+            run.finish(exit_code=0)
+        import wandb
+
+        with contextlib.suppress(Exception):  # its atexit hook would print the lost connection
+            wandb.teardown()
 
     def finish(self, exit_code: int = 0) -> None:
         if self._run is not None:

@@ -243,3 +243,76 @@ def test_cancel_stops_every_pending_job_of_the_sweep(tmp_path):
     states = wait_for(tmp_path / "st", "cancelme", timeout=120)
     assert any(s.startswith("CANCELLED") for s in states.values())
     assert not any(s in ("PENDING", "RUNNING") for s in states.values())
+
+
+def test_cancelling_one_sweep_keeps_the_shared_jobs_another_sweep_waits_on(tmp_path):
+    """Two sweeps on one store share every stage (they differ in the RL seed only): the second
+    one's runs wait on the first one's stage jobs. Cancelling the first cancels its own run and
+    keeps the shared stages, naming who needs them; the second sweep's run is not cancelled."""
+    store, runs = tmp_path / "st", tmp_path / "r"
+    first = write_sweep(tmp_path / "a.yaml", "share-a", store, runs, [], {"rl.seed": [0]})
+    second = write_sweep(tmp_path / "b.yaml", "share-b", store, runs, [], {"rl.seed": [1]})
+    assert make_sweep(first).returncode == 0
+    assert make_sweep(second).returncode == 0
+    b_jobs = sweep_jobs(store, "share-b")
+    assert [label.split()[0] for label in b_jobs.values()] == ["run"], b_jobs  # the stages are share-a's
+    out = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "cancel", str(first)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    a_jobs = sweep_jobs(store, "share-a")
+    kept = [line for line in out.stdout.splitlines() if line.startswith("kept ")]
+    assert kept and all("(share-b: run qwen2-xs-saerl-s1-" in line for line in kept)
+    states = job_states([*a_jobs, *b_jobs])
+    (b_run,) = b_jobs
+    assert not states[b_run].startswith("CANCELLED")  # the other sweep's run survives
+    a_run = next(j for j, label in a_jobs.items() if label.startswith("run "))
+    assert states[a_run].startswith("CANCELLED") or states[a_run] == "UNKNOWN"
+    again = subprocess.run(
+        [str(ROOT / ".venv/bin/saerl"), "cancel", str(second)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert again.returncode == 0 and "kept" not in again.stdout  # nothing else waits on them now
+    wait_for(store, "share-b", timeout=120)
+
+
+def test_cancel_splits_jobs_by_who_waits_on_them():
+    from saerl.launch.slurm import split_cancel
+
+    deps = {"12_0": {"10", "11"}, "20_0": {"11"}, "11": {"10"}, "30": {"31"}}
+    cancel, keep = split_cancel({"10", "11", "12_0"}, {"20_0", "30"}, deps)
+    assert cancel == ["12_0"] and keep == {"10": ["20_0"], "11": ["20_0"]}  # 10 through 11
+    assert split_cancel({"10"}, set(), {}) == (["10"], {})
+
+
+def test_a_preempted_run_reads_requeued_not_failed_and_finishes_on_its_next_attempt(cluster_sweep, tmp_path):
+    """The preemption signal (USR2, what Slurm sends before a time limit or a preemption): submitit
+    requeues the job; status.json says `requeued` in between (not `failed / SystemExit`), the log
+    says so in one line without a traceback, and the next attempt finishes the run."""
+    _, store, _, _, _ = cluster_sweep
+    runs, n_steps = tmp_path / "runs", 24
+    extra = [f"rl.steps={n_steps}", "rl.save_every=4", "rl.eval_every=12", "curriculum.mode=vanilla"]
+    extra += ["data.arith.n_train=400"]
+    sweep = write_sweep(tmp_path / "pre.yaml", "pre", store, runs, extra, {"rl.seed": [5]})
+    assert make_sweep(sweep).returncode == 0
+    (job,) = [j for j, label in sweep_jobs(store, "pre").items() if label.startswith("run ")]
+    deadline, run = time.time() + 400, None
+    while time.time() < deadline and run is None:
+        found = list((runs / "pre").glob("qwen2-xs-vanilla-s5-*/checkpoints/checkpoint-4/trainer_state.json"))
+        run = found[0].parents[2] if found else None
+        time.sleep(0.5)
+    assert run is not None, f"run did not reach checkpoint 4: {job_states([job])}"
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    seen, deadline = set(), time.time() + 120
+    while time.time() < deadline and "requeued" not in seen:
+        seen.add(json.loads((run / "status.json").read_text())["state"])
+        time.sleep(0.2)
+    assert "requeued" in seen and "failed" not in seen, seen
+    wait_for(store, "pre", timeout=500)
+    assert json.loads((run / "status.json").read_text())["state"] == "done"
+    log = Path(
+        SubmissionRecord(store)
+        .latest()[next(i for i, s in SubmissionRecord(store).latest().items() if s.job_id == job)]
+        .stderr
+    ).read_text()
+    assert "preempted; requeued, it resumes from its last checkpoint" in log
+    assert "Traceback" not in log

@@ -39,6 +39,7 @@ def read_run(folder: Path) -> RunLog:
     cond = _json(folder / "condition.json")
     cond = {k: cond.get(k) for k in READ_KEYS} | {"sweep": cond.get("sweep") or folder.parent.name}
     state = _json(folder / "status.json").get("state", "unknown")
+    state = "running" if state == "requeued" else state  # preempted, waiting for its next attempt
     return RunLog(
         f"{cond['sweep']}/{folder.name}", cond, state, str(folder), read_metrics(folder / "metrics.jsonl")
     )

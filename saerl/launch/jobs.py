@@ -90,5 +90,14 @@ class NodeJob(submitit.helpers.Checkpointable):
             inputs = {role: ex.materialize(n) for role, n in node.inputs.items()}
         return openrlhf_run.execute(node.params, inputs, task, self.openrlhf_env)
 
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's handler of the preemption / time-limit signal: the job is requeued as is (it
+        resumes from the store or the run's checkpoints). Mark it, so the SystemExit submitit
+        raises next reads as a requeue, not a failure (saerl.rl.run.requeue_requested)."""
+        from saerl.rl.run import REQUEUE_ENV
+
+        os.environ[REQUEUE_ENV] = "1"
+        return super().checkpoint(*args, **kwargs)
+
     def __repr__(self) -> str:
         return f"NodeJob({self.label})"

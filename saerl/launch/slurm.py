@@ -218,6 +218,49 @@ def decide(sp: SweepPlan) -> list[Decision]:
     return out
 
 
+def pending_dependencies() -> dict[str, set[str]]:
+    """Job id -> the job ids it still waits on (squeue's dependency column of pending jobs)."""
+    import re
+
+    if shutil.which("squeue") is None:
+        return {}
+    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%E"], capture_output=True, text=True, check=False)
+    deps: dict[str, set[str]] = {}
+    for line in out.stdout.splitlines():
+        jid, _, text = line.partition("|")
+        found = set(re.findall(r"after\w*:(\d+(?:_\d+)?)", text))
+        if found:
+            deps[jid.strip()] = found
+    return deps
+
+
+def split_cancel(
+    mine: Iterable[str], others: Iterable[str], deps: dict[str, set[str]]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """(this sweep's live jobs to cancel, the ones to keep -> the other sweeps' jobs that wait on
+    them, directly or through a chain of this sweep's jobs). A job array's tasks count as its base
+    job's dependants too."""
+    mine, others = set(mine), set(others)
+
+    def waits_on(job: str) -> set[str]:
+        found = set(deps.get(job, set()))
+        return found | {d.split("_")[0] for d in found}
+
+    keep: dict[str, list[str]] = {}
+    for other in sorted(others):
+        stack, seen = [(other, other)], set()
+        while stack:
+            job, needer = stack.pop()
+            for dep in waits_on(job):
+                ids = {dep} | {m for m in mine if m.split("_")[0] == dep}
+                for m in ids & mine:
+                    if m not in seen:
+                        seen.add(m)
+                        keep.setdefault(m, []).append(needer)
+                        stack.append((m, needer))
+    return sorted(mine - set(keep)), {k: sorted(set(v)) for k, v in keep.items()}
+
+
 def dependencies_of(node: Node, jobs: dict[tuple[str, str], str]) -> list[str]:
     """Job ids of the node's not-yet-built inputs (their own jobs, submitted or queued)."""
     return sorted({jobs[i.id] for i in node.inputs.values() if i.id in jobs})

@@ -221,12 +221,20 @@ def _train(
 ) -> str:
     """Rank 0 under the run's lock: prepare, the Ray job with OpenRLHF, the order audit."""
     from saerl.launch.ray_cluster import RayNodeOptions, run_ray_job
-    from saerl.rl.run import _set_status
+    from saerl.rl.run import _set_status, requeue_requested
 
     try:
         prepare(spec, params, inputs, python)
         run_ray_job(task, spec.driver(python), RayNodeOptions(ray_bin=ray_bin, env=spec.env))
         audit = audit_order(spec, params["config"]["curriculum"]["batch_size"])
+    except SystemExit:
+        if spec.run_dir.exists():
+            requeued = requeue_requested()  # preempted: OpenRLHF resumes from its checkpoint
+            _set_status(
+                spec.run_dir,
+                **({"state": "requeued"} if requeued else {"state": "failed", "error": "SystemExit"}),
+            )
+        raise
     except BaseException as exc:
         if spec.run_dir.exists():
             _set_status(spec.run_dir, state="failed", error=f"{type(exc).__name__}: {exc}")

@@ -23,6 +23,8 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,17 @@ import yaml
 from saerl.configlib import flat_dict
 from saerl.data.stage import load_split
 from saerl.store import Artifact, git_sha
+
+log = logging.getLogger(__name__)
+
+REQUEUE_ENV = "SAERL_REQUEUE_REQUESTED"
+"""Set by a Slurm job's checkpoint handler (saerl.launch.jobs.NodeJob.checkpoint) once submitit has
+been asked to requeue it: the SystemExit that follows is a preemption, not a failure."""
+
+
+def requeue_requested() -> bool:
+    return os.environ.get(REQUEUE_ENV) == "1"
+
 
 VERSION = "1"
 NOT_IDENTITY = ("store_dir", "runs_dir", "reports_dir", "device", "rl.wandb", "rl.wandb_project")
@@ -233,6 +246,17 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
                 tracker,
                 device,
             )
+    except SystemExit:
+        if not requeue_requested():
+            _set_status(path, state="failed", error="SystemExit")
+            tracker.finish(exit_code=1)
+            raise
+        # Preempted or at its time limit: submitit has requeued the job, which resumes from the
+        # last checkpoint. Not a failure, in status.json or in W&B.
+        _set_status(path, state="requeued", note="preempted or timed out; Slurm requeued the job")
+        log.warning("%s: preempted; requeued, it resumes from its last checkpoint", path.name)
+        tracker.finish_preempted()
+        raise
     except BaseException as exc:
         _set_status(path, state="failed", error=f"{type(exc).__name__}: {exc}")
         tracker.finish(exit_code=1)  # W&B marks the run failed, as status.json does
