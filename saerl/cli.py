@@ -21,6 +21,7 @@ from saerl.config import ConfigError, SaerlConfig, load_experiment, to_dict
 from saerl.data.records import DataError
 from saerl.launch.graph import StageGraph
 from saerl.launch.local import LocalExecutor
+from saerl.launch.profiles import ClusterProfile
 from saerl.launch.ray_cluster import RayClusterError
 from saerl.models.loading import ModelError
 from saerl.rl.run import RunConflict
@@ -261,6 +262,7 @@ def cmd_sweep(sweep_file: Path, args: list[str]) -> None:
     if not cluster:
         raise ValueError("sweep: name a cluster profile, e.g. CLUSTER=local-slurm (see slurm/*.yaml)")
     profile = load_profile(cluster)
+    check_profile_here(profile, cluster)
     sp = SweepPlan.of(read_sweep(sweep_file, overrides))
     decisions = submit_sweep(sp, profile, dry_run=dry)
     jobs = {d.node.id: (d.job_id or "-", d.action, "") for d in decisions}
@@ -268,6 +270,14 @@ def cmd_sweep(sweep_file: Path, args: list[str]) -> None:
     n_new = sum(d.action in ("submitted", "dry-run") for d in decisions)
     where = f"; scripts in {sp.log_dir / 'dry-run'}" if dry else f"; logs in {sp.log_dir}"
     print(f"{'would submit' if dry else 'submitted'} {n_new} job(s){where}")
+
+
+def check_profile_here(profile: ClusterProfile, name: str) -> None:
+    """Where Slurm answers, the profile's node sizes against what sinfo reports."""
+    from saerl.launch.profiles import check_against_cluster, nodes_of
+
+    if profile.executor == "slurm" and (nodes := nodes_of(profile.partition)) is not None:
+        check_against_cluster(profile, name, nodes)
 
 
 def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None:
@@ -280,6 +290,8 @@ def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None
 
     overrides, cluster, _ = cluster_args(args)
     profile = load_profile(cluster) if cluster else None
+    if profile is not None and title == "plan":
+        check_profile_here(profile, cluster)
     sp = SweepPlan.of(read_sweep(sweep_file, overrides))
     if title == "plan":
         from saerl.launch.slurm import check_openrlhf_runs

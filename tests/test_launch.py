@@ -208,3 +208,26 @@ def test_a_sweep_may_name_its_base_config_file(tmp_path):
     sweep.write_text("name: s\nconfig: ../configs/list.yaml\n")
     with pytest.raises(ConfigError, match="is not a mapping"):
         read_sweep(sweep)
+
+
+def test_profile_sizes_are_checked_against_the_smallest_node_slurm_reports():
+    from saerl.configlib import ConfigError
+    from saerl.launch.profiles import ClusterProfile, Request, check_against_cluster
+
+    nodes = [
+        {"name": "a", "cpus": 96, "mem_mb": 1_900_000, "gpus": 8},
+        {"name": "b", "cpus": 64, "mem_mb": 1_000_000, "gpus": 4},
+    ]
+    gpu, multi = Request(gpus_per_node=1), Request(gpus_per_node=4)
+    fits = ClusterProfile(cpus_per_node=64, mem_gb_per_node=900, gpus_per_node=4, gpu=gpu, multi_gpu=multi)
+    check_against_cluster(fits, "p", nodes)
+    for field, value, message in [
+        ("cpus_per_node", 96, "cpus_per_node=96 but .* have 64"),
+        ("gpus_per_node", 8, "gpus_per_node=8 but .* have 4"),
+        ("mem_gb_per_node", 1000, r"mem_gb_per_node=1000 \(1024000 MB\) but .* have 1000000 MB"),
+    ]:
+        profile = ClusterProfile(**{"gpus_per_node": 4, "gpu": gpu, "multi_gpu": multi, field: value})
+        with pytest.raises(ConfigError, match=message):
+            check_against_cluster(profile, "p", nodes)
+    with pytest.raises(ConfigError, match="lists no nodes in partition 'gpu'"):
+        check_against_cluster(ClusterProfile(partition="gpu"), "p", [])

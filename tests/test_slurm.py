@@ -316,3 +316,42 @@ def test_a_preempted_run_reads_requeued_not_failed_and_finishes_on_its_next_atte
     ).read_text()
     assert "preempted; requeued, it resumes from its last checkpoint" in log
     assert "Traceback" not in log
+
+
+def _threads_in_job() -> dict:
+    """Runs inside a Slurm job: the thread settings a NodeJob applies, then torch's thread count."""
+    from saerl.launch.jobs import use_allocated_cpus
+
+    set_to = use_allocated_cpus()
+    import torch
+
+    return {"set": set_to, "torch": torch.get_num_threads(), "omp": os.environ.get("OMP_NUM_THREADS")}
+
+
+def test_a_job_runs_as_many_torch_threads_as_the_cpus_it_asked_for(tmp_path):
+    import submitit
+
+    ex = submitit.SlurmExecutor(folder=tmp_path / "logs", max_num_timeout=0)
+    ex.update_parameters(nodes=1, ntasks_per_node=1, cpus_per_task=1, mem="1000MB", time=5, partition="debug")
+    ex.update_parameters(setup=[f"export PYTHONPATH={Path(__file__).parent}"])
+    out = ex.submit(_threads_in_job).result()
+    assert out == {"set": 1, "torch": 1, "omp": "1"}  # the nodes have 2 CPUs: torch would take 2
+
+
+def test_a_profile_claiming_more_than_the_nodes_have_is_named_before_anything_is_submitted(tmp_path):
+    """The nodes have 8000 MB (slurm/up.sh): a profile saying 8 GB (8192 MB) passes its own checks,
+    and sbatch would refuse its 8 GB requests; sinfo's sizes catch it. The shipped profile fits."""
+    bad = yaml.safe_load((ROOT / "slurm/local-slurm.yaml").read_text()) | {"mem_gb_per_node": 8}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    sweep = write_sweep(tmp_path / "s.yaml", "prof", tmp_path / "st", tmp_path / "r", [], {"rl.seed": [0]})
+    saerl = str(ROOT / ".venv/bin/saerl")
+    out = subprocess.run(
+        [saerl, "sweep", str(sweep), f"CLUSTER={tmp_path / 'bad.yaml'}", "DRY_RUN=1"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "mem_gb_per_node=8 (8192 MB) but the nodes of partition debug (sinfo) have 8000 MB" in out.stderr
+    ok = subprocess.run(
+        [saerl, "plan", str(sweep), "CLUSTER=local-slurm"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr

@@ -106,6 +106,9 @@ class ClusterProfile:
     """Seconds before the time limit at which the job is told to checkpoint and requeue."""
     array_parallelism: int = 64
     """Tasks of one job array running at once."""
+    cpu_bind: str = ""
+    """srun's --cpu-bind for every job ('cores' pins each task to its allocated cores; '' leaves
+    it to the cluster: binding needs Slurm's task/affinity or task/cgroup plugin)."""
 
     def __post_init__(self) -> None:
         if self.max_nodes < 1 or self.gpus_per_node < 0 or self.max_requeues < 0:
@@ -138,6 +141,53 @@ def check_request(profile: ClusterProfile, kind: str, req: Request) -> None:
     if profile.max_time_min and req.time_min > profile.max_time_min:
         raise ValueError(
             f"{kind}.time_min={req.time_min} exceeds the partition's max_time_min={profile.max_time_min}"
+        )
+
+
+def nodes_of(partition: str) -> list[dict[str, object]] | None:
+    """What Slurm says the partition's nodes have (sinfo): name, cpus, memory MB, GPUs; None when
+    no Slurm answers here (a dry run on a laptop)."""
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("sinfo") is None:
+        return None
+    cmd = ["sinfo", "-h", "-N", "-o", "%N|%c|%m|%G"] + (["-p", partition] if partition else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=30)
+    if out.returncode != 0:
+        return None
+    nodes = []
+    for line in out.stdout.splitlines():
+        name, cpus, mem, gres = [*line.split("|"), "", "", "", ""][:4]
+        if not cpus.strip().isdigit() or not mem.strip().rstrip("+").isdigit():
+            continue
+        gpus = sum(int(n) for n in re.findall(r"gpu(?::[^:,(]+)?:(\d+)", gres))
+        nodes.append({"name": name, "cpus": int(cpus), "mem_mb": int(mem.rstrip("+")), "gpus": gpus})
+    return nodes
+
+
+def check_against_cluster(profile: ClusterProfile, name: str, nodes: list[dict[str, object]]) -> None:
+    """A profile that claims more than the partition's smallest node has is named: its requests
+    would pass this file's checks and then be refused by sbatch (or pend forever)."""
+    if not nodes:
+        raise ConfigError(f"cluster profile {name}: Slurm lists no nodes in partition {profile.partition!r}")
+    least = {k: min(int(n[k]) for n in nodes) for k in ("cpus", "mem_mb", "gpus")}  # type: ignore[call-overload]
+    where = f"the nodes of partition {profile.partition or '(default)'} (sinfo)"
+    if profile.cpus_per_node and profile.cpus_per_node > least["cpus"]:
+        raise ConfigError(
+            f"cluster profile {name}: cpus_per_node={profile.cpus_per_node} but {where} have {least['cpus']}"
+        )
+    if profile.mem_gb_per_node and profile.mem_gb_per_node * 1024 > least["mem_mb"]:
+        raise ConfigError(
+            f"cluster profile {name}: mem_gb_per_node={profile.mem_gb_per_node:g} "
+            f"({profile.mem_gb_per_node * 1024:.0f} MB) but {where} have {least['mem_mb']} MB "
+            f"(at most {least['mem_mb'] / 1024:.2f} GB)"
+        )
+    needs_gpus = any(getattr(profile, k).gpus_per_node for k in KINDS)
+    if needs_gpus and profile.gpus_per_node > least["gpus"]:
+        raise ConfigError(
+            f"cluster profile {name}: gpus_per_node={profile.gpus_per_node} but {where} have {least['gpus']}"
         )
 
 

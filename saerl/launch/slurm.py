@@ -139,6 +139,8 @@ def request_parameters(profile: ClusterProfile, req: Request, job_name: str) -> 
             params[name] = getattr(profile, name)
     if profile.setup:
         params["setup"] = list(profile.setup)
+    if profile.cpu_bind:
+        params["srun_args"] = [f"--cpu-bind={profile.cpu_bind}"]
     return params
 
 
