@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start a two-node Slurm on this machine (no systemd needed): munge, MariaDB, slurmdbd, slurmctld and
 # two slurmd daemons (nodes n1 and n2 on 127.0.0.1, ports 17001-17002), then wait until both nodes
-# are idle. State and logs live in $SAERL_SLURM_DIR (default /tmp/saerl-slurm); slurm/down.sh stops
-# every daemon by its pid file. Writes /etc/slurm/slurm.conf (clients read it there) and adds n1/n2
+# are idle. State and logs live in $SAERL_SLURM_DIR (default /tmp/saerl-slurm); each daemon this
+# script starts is listed with its pid file in $DIR/started.list, and slurm/down.sh stops exactly
+# those (a munged or MariaDB that was running before is used, not listed, and left alone). Writes /etc/slurm/slurm.conf (clients read it there) and adds n1/n2
 # to /etc/hosts. Idempotent: a running cluster is left as it is. With SAERL_SLURM_RESET=1 (CI sets it)
 # a running cluster is taken over: every job left from an earlier run is cancelled and down or drained
 # nodes are resumed, so the nodes come back idle. Needs root.
@@ -18,6 +19,9 @@ if [ "$(sinfo -h -N -o %T 2>/dev/null | grep -c '^idle$')" -eq 2 ]; then
 fi
 mkdir -p "$DIR"/{log,ctld,spool-n1,spool-n2,mysql} /etc/slurm /run/munge
 grep -qE '\sn1(\s|$)' /etc/hosts || echo "127.0.0.1 n1 n2" >> /etc/hosts
+started() {  # name pidfile: a daemon this script started, for slurm/down.sh
+  grep -qx "$1 $2" "$DIR/started.list" 2>/dev/null || echo "$1 $2" >> "$DIR/started.list"
+}
 
 # munge: one key, shared by every daemon and client on this host.
 if [ ! -s /etc/munge/munge.key ]; then
@@ -25,7 +29,10 @@ if [ ! -s /etc/munge/munge.key ]; then
 fi
 chown -R munge:munge /etc/munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
 chmod 400 /etc/munge/munge.key
-pgrep -x munged >/dev/null || runuser -u munge -- /usr/sbin/munged
+if ! pgrep -x munged >/dev/null; then
+  runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
+  started munged /run/munge/munged.pid
+fi
 
 # MariaDB for slurmdbd (accounting, hence sacct).
 if ! pgrep -x mariadbd >/dev/null; then
@@ -37,6 +44,7 @@ if ! pgrep -x mariadbd >/dev/null; then
   (setsid mariadbd --user=mysql --datadir="$DIR/mysql" --socket=/run/mysqld/mysqld.sock \
     --pid-file=/run/mysqld/mariadb.pid --skip-networking=0 --bind-address=127.0.0.1 \
     >"$DIR/log/mariadb.log" 2>&1 &)
+  started mariadbd /run/mysqld/mariadb.pid
   for _ in $(seq 60); do mariadb -e 'select 1' >/dev/null 2>&1 && break; sleep 0.5; done
 fi
 mariadb -e "CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'slurm';
@@ -46,12 +54,12 @@ sed -e "s#@DIR@#$DIR#g" -e "s#@CPUS@#$CPUS#g" -e "s#@MEM_MB@#$MEM_MB#g" "$HERE/s
 sed -e "s#@DIR@#$DIR#g" "$HERE/slurmdbd.conf.in" > /etc/slurm/slurmdbd.conf
 chmod 600 /etc/slurm/slurmdbd.conf
 
-pgrep -x slurmdbd >/dev/null || /usr/sbin/slurmdbd
+pgrep -x slurmdbd >/dev/null || { /usr/sbin/slurmdbd && started slurmdbd "$DIR/slurmdbd.pid"; }
 for _ in $(seq 60); do sacctmgr -n show cluster >/dev/null 2>&1 && break; sleep 0.5; done
 sacctmgr -n show cluster format=cluster | grep -q saerl || sacctmgr -i add cluster saerl >/dev/null
-pgrep -x slurmctld >/dev/null || /usr/sbin/slurmctld
+pgrep -x slurmctld >/dev/null || { /usr/sbin/slurmctld && started slurmctld "$DIR/slurmctld.pid"; }
 for node in n1 n2; do
-  pgrep -f "slurmd -N $node" >/dev/null || /usr/sbin/slurmd -N "$node"
+  pgrep -f "slurmd -N $node" >/dev/null || { /usr/sbin/slurmd -N "$node" && started slurmd "$DIR/slurmd-$node.pid"; }
 done
 if [ "${SAERL_SLURM_RESET:-0}" = 1 ]; then
   for _ in $(seq 20); do sinfo -h >/dev/null 2>&1 && break; sleep 0.5; done
