@@ -57,8 +57,9 @@ paper: install  ## every table and figure of the study from PAPER_RUNS (run fold
 SWEEP ?= sweeps/miniature.yaml
 CLUSTER ?= local-slurm
 DRY_RUN ?=
-sweep: install  ## submit SWEEP to the cluster of profile CLUSTER (slurm/<CLUSTER>.yaml); DRY_RUN=1 writes the sbatch scripts only
-	$(BIN)/saerl sweep $(SWEEP) CLUSTER=$(CLUSTER) $(if $(DRY_RUN),DRY_RUN=$(DRY_RUN))
+ARGS ?=
+sweep: install  ## submit SWEEP to the cluster of profile CLUSTER (slurm/<CLUSTER>.yaml); DRY_RUN=1 writes the sbatch scripts only; ARGS="key=value ..." overrides every point
+	$(BIN)/saerl sweep $(SWEEP) CLUSTER=$(CLUSTER) $(if $(DRY_RUN),DRY_RUN=$(DRY_RUN)) $(ARGS)
 
 OPENRLHF_ENV ?= $(HOME)/openrlhf-env
 openrlhf-env:  ## the cluster's OpenRLHF environment (its own pins; torch first, then flash-attn and deepspeed built against it) at OPENRLHF_ENV

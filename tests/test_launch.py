@@ -92,8 +92,8 @@ def test_dry_run_writes_the_scripts_and_submits_nothing(tmp_path):
     )  # fmt: skip
     assert "would submit" in out.stdout
     scripts = sorted((tmp_path / "r" / "dry" / "slurm-logs" / "dry-run").glob("*.sbatch"))
-    stages = [s for s in scripts if "runs-of" not in s.name]
-    arrays = [s for s in scripts if "runs-of" in s.name]
+    stages = [s for s in scripts if "-runs-" not in s.name]
+    arrays = [s for s in scripts if "-runs-" in s.name]
     assert (
         len(stages) == 13
     )  # data, tokenizer, 3 models, activations, sae, features, 2 labels, signals, 2 curricula
@@ -101,6 +101,29 @@ def test_dry_run_writes_the_scripts_and_submits_nothing(tmp_path):
     text = "\n".join(s.read_text() for s in arrays)
     assert text.count("#SBATCH --array=0-1%2") == 4 and "--gpus-per-node=1" in text
     assert not (tmp_path / "st" / "submissions.jsonl").exists()
+    # Arrays are named by the runs they hold and list them; the interpreter is the one jobs run.
+    names = sorted(s.name.split("-", 1)[1] for s in arrays)
+    assert names[0] == "runs-llama-s-saerl-s0..s1.sbatch", names
+    assert (
+        "# array task 1: llama-s-saerl-s1-"
+        in next(s for s in arrays if "llama-s-saerl" in s.name).read_text()
+    )
+    assert " python -u -m submitit.core._submit" in text  # the h100 profile names `python`
+    # A second dry run (one point fewer) leaves no script of the first; a profile naming no python
+    # shows the submitting interpreter, which submitit then runs.
+    grid["rl.seed"] = [0]
+    sweep.write_text(yaml.safe_dump({"name": "dry", "overrides": paths, "grid": grid}))
+    no_python = {
+        k: v for k, v in yaml.safe_load((ROOT / "slurm/h100.yaml").read_text()).items() if k != "python"
+    }
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(no_python))
+    subprocess.run(
+        [sys.executable, "-m", "saerl", "sweep", str(sweep), f"CLUSTER={tmp_path / 'p.yaml'}", "DRY_RUN=1"],
+        cwd=ROOT, capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    again = list((tmp_path / "r" / "dry" / "slurm-logs" / "dry-run").glob("*.sbatch"))
+    assert len(again) == 17 and not any("s0..s1" in s.name for s in again)
+    assert all(f"{sys.executable} -u -m submitit.core._submit" in s.read_text() for s in again)
 
 
 def test_submission_record_keeps_the_latest_per_node_and_names_bad_lines(tmp_path):
@@ -229,5 +252,4 @@ def test_profile_sizes_are_checked_against_the_smallest_node_slurm_reports():
         profile = ClusterProfile(**{"gpus_per_node": 4, "gpu": gpu, "multi_gpu": multi, field: value})
         with pytest.raises(ConfigError, match=message):
             check_against_cluster(profile, "p", nodes)
-    with pytest.raises(ConfigError, match="lists no nodes in partition 'gpu'"):
-        check_against_cluster(ClusterProfile(partition="gpu"), "p", [])
+    check_against_cluster(ClusterProfile(partition="gpu", cpus_per_node=10**6), "p", [])  # not this cluster

@@ -533,7 +533,7 @@ def test_a_dry_run_of_the_paper_sweep_writes_sbatch_scripts_and_openrlhf_command
         assert args["logger.wandb.key"] == "from-env:WANDB_API_KEY"
         assert args["ckpt.max_num"] == 2 and args["ckpt.best_metric_key"] == "none"
         assert "export SAERL_GRADE_TIMEOUT_S=10" in text and "export WANDB_MODE=online" in text
-    runs = [p for p in dry.glob("*runs-of-paper-main.sbatch")]
+    runs = [p for p in dry.glob("*-runs-*.sbatch")]
     assert runs and all(
         "#SBATCH --nodes=1" in p.read_text() and "#SBATCH --gpus-per-node=8" in p.read_text() for p in runs
     )
@@ -655,3 +655,17 @@ def test_make_sweep_refuses_an_openrlhf_sweep_with_a_bad_command_before_submitti
     assert "--train.colocate_all: --vllm.num_engines 4 x --vllm.tensor_parallel_size 1" in out.stderr
     assert "nothing was submitted" in out.stderr
     assert not (tmp_path / "runs" / "paper-main" / "slurm-logs" / "dry-run").exists()
+
+
+def test_make_sweep_passes_overrides_through_to_every_point(tmp_path):
+    import subprocess
+
+    where = f"store_dir={tmp_path / 'store'} runs_dir={tmp_path / 'runs'}"
+    out = subprocess.run(
+        ["make", "-s", "sweep", "SWEEP=sweeps/paper-main.yaml", "CLUSTER=h100", "DRY_RUN=1",
+         f"ARGS=rl.steps=50 {where}"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    scripts = list((tmp_path / "runs" / "paper-main" / "slurm-logs" / "dry-run").glob("*.openrlhf.sh"))
+    assert len(scripts) == 12 and all("--actor.lr_warmup_ratio 0.2 " in p.read_text() for p in scripts)

@@ -169,9 +169,10 @@ def nodes_of(partition: str) -> list[dict[str, object]] | None:
 
 def check_against_cluster(profile: ClusterProfile, name: str, nodes: list[dict[str, object]]) -> None:
     """A profile that claims more than the partition's smallest node has is named: its requests
-    would pass this file's checks and then be refused by sbatch (or pend forever)."""
+    would pass this file's checks and then be refused by sbatch (or pend forever). No nodes: the
+    Slurm that answers here is not this profile's cluster (a dry run for another one): no check."""
     if not nodes:
-        raise ConfigError(f"cluster profile {name}: Slurm lists no nodes in partition {profile.partition!r}")
+        return
     least = {k: min(int(n[k]) for n in nodes) for k in ("cpus", "mem_mb", "gpus")}  # type: ignore[call-overload]
     where = f"the nodes of partition {profile.partition or '(default)'} (sinfo)"
     if profile.cpus_per_node and profile.cpus_per_node > least["cpus"]:

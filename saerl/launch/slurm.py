@@ -395,12 +395,22 @@ class _DryRun:
 
     def __init__(self, log_dir: Path) -> None:
         self.folder = log_dir / "dry-run"
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self.folder.exists():  # a fresh folder: no script of an earlier dry run is left to mislead
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
         self.n = 0
 
     def submit(self, jobs: list[Any], params: dict[str, Any], what: str, python: str = "") -> list[str]:
+        import sys
+
         self.n += 1
-        script = render_sbatch(params, self.folder.parent, len(jobs), python or "python")
+        # submitit runs the submitting interpreter when the profile names none: show that one.
+        script = render_sbatch(params, self.folder.parent, len(jobs), python or sys.executable)
+        names = [str(job.label).removeprefix("run ") for job in jobs]
+        if len(jobs) > 1:
+            listing = "".join(f"# array task {i}: {n}\n" for i, n in enumerate(names))
+            script = script.replace("\n", f"\n# runs of this array (SLURM_ARRAY_TASK_ID: run)\n{listing}", 1)
+            what = array_name(names)
         name = f"{self.n:02d}-{what.replace(' ', '-').replace('/', '-')}.sbatch"
         (self.folder / name).write_text(script)
         for job in jobs:  # what rank 0 of each OpenRLHF run job would run
@@ -429,6 +439,19 @@ def openrlhf_script(job: Any) -> str | None:
     )
     python, _ = openrlhf_run.environment(job.openrlhf_env)
     return spec.script(python)
+
+
+def array_name(runs: Sequence[str]) -> str:
+    """A file name for a job array of runs: 'runs-<first run>..<what changes in the last>', run
+    names without their identity hashes ('runs-llama-s-saerl-s0..s2')."""
+    import os.path
+
+    bare = [r.rsplit("-", 1)[0] if "-" in r else r for r in runs]
+    first, last = bare[0], bare[-1]
+    common = os.path.commonprefix([first, last])
+    cut = common.rfind("-") + 1 if common != first else len(first)
+    tail = last[cut:] if last != first else ""
+    return f"runs-{first}" + (f"..{tail}" if tail else "")
 
 
 def render_sbatch(params: dict[str, Any], log_dir: Path, n_jobs: int = 1, python: str = "python") -> str:
