@@ -240,8 +240,9 @@ def cmd_plan(target: Path | None, args: list[str]) -> None:
         graphs = [StageGraph(load_experiment(target, overrides))]
         title = f"config {target or '(defaults)'}"
     plan = Plan.of([g.run for g in graphs])
-    from saerl.launch.slurm import check_openrlhf_runs
+    from saerl.launch.slurm import check_models, check_openrlhf_runs
 
+    check_models(plan.nodes, "fix it before submitting")
     check_openrlhf_runs(plan.nodes, "fix it before submitting")
     profile = None
     if cluster:
@@ -294,8 +295,9 @@ def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None
         check_profile_here(profile, cluster)
     sp = SweepPlan.of(read_sweep(sweep_file, overrides))
     if title == "plan":
-        from saerl.launch.slurm import check_openrlhf_runs
+        from saerl.launch.slurm import check_models, check_openrlhf_runs
 
+        check_models(sp.plan.nodes, "fix it before submitting")
         check_openrlhf_runs(sp.plan.nodes, "fix it before submitting")
     latest = SubmissionRecord(sp.store_root).latest()
     states = job_states(s.job_id for s in latest.values())

@@ -4,6 +4,7 @@ the submission record, the run lock, and the same graph through submitit's debug
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -253,3 +254,39 @@ def test_profile_sizes_are_checked_against_the_smallest_node_slurm_reports():
         with pytest.raises(ConfigError, match=message):
             check_against_cluster(profile, "p", nodes)
     check_against_cluster(ClusterProfile(partition="gpu", cpus_per_node=10**6), "p", [])  # not this cluster
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("activations.layer=7", r"activations\.layer=7: the source model qwen2-xs has 4 layers \(0\.\.3"),
+        ("sae.k=999", r"sae\.k=999 is larger than the SAE's width 256 \(sae\.expansion=2 x d_model 128\)"),
+    ],
+)
+def test_what_the_models_config_refutes_is_refused_by_plan_and_sweep_naming_both_numbers(
+    override, message, tmp_path
+):
+    where = [f"store_dir={tmp_path / 'st'}", f"runs_dir={tmp_path / 'r'}"]
+    for command in (["plan", "sweeps/demo.yaml"], ["sweep", "sweeps/demo.yaml", "CLUSTER=h100", "DRY_RUN=1"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "saerl", *command, override, *where],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 2 and "Traceback" not in out.stderr
+        assert re.search(message, out.stderr), out.stderr
+    assert not (tmp_path / "r" / "demo" / "slurm-logs" / "dry-run").exists()
+
+
+def test_an_sae_k_wider_than_the_sae_is_refused_before_training():
+    from saerl.sae.config import SaeConfig
+    from saerl.sae.training import check_width
+
+    with pytest.raises(
+        ValueError, match=r"sae\.k=64 is larger than the SAE's width 32 \(sae\.expansion=2 x d_model 16\)"
+    ):
+        check_width(SaeConfig(k=64, expansion=2), 16)
+    check_width(SaeConfig(k=32, expansion=2), 16)  # k = width is allowed
+    with pytest.raises(ValueError, match="k=64 is larger than the SAE's width d_sae=32"):
+        SaeConfig(k=64, d_sae=32)  # a width the config fixes is checked at load

@@ -196,7 +196,10 @@ def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, wandb
 def test_a_failing_stage_fails_with_its_log_and_cancels_its_dependents(cluster_sweep, tmp_path):
     _, store, _, _, _ = cluster_sweep
     runs = tmp_path / "runs"
-    sweep = write_sweep(tmp_path / "bad.yaml", "bad", store, runs, ["activations.layer=7"], {"rl.seed": [0]})
+    # Prompts cut to one token leave none once the chat template's special tokens are masked: only the
+    # activations job can find that out (what a config or model refutes is refused at submission).
+    bad = ["activations.max_length=1"]
+    sweep = write_sweep(tmp_path / "bad.yaml", "bad", store, runs, bad, {"rl.seed": [0]})
     assert make_sweep(sweep).returncode == 0
     states = wait_for(store, "bad", timeout=300)
     jobs = sweep_jobs(store, "bad")
@@ -210,7 +213,7 @@ def test_a_failing_stage_fails_with_its_log_and_cancels_its_dependents(cluster_s
     assert status.returncode == 0, status.stderr
     (row,) = [line for line in status.stdout.splitlines() if " activations " in line]
     log = Path(row.split("(log: ")[1].rstrip(")"))
-    assert "layer 7 out of range: the model has 3 layers" in log.read_text()
+    assert "no prompt tokens left after masking" in log.read_text()
 
 
 def test_an_impossible_request_fails_at_submission_with_a_clear_message(tmp_path):

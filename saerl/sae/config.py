@@ -88,6 +88,10 @@ class SaeConfig:
         check_range(self, "lr_end_fraction", low=0, high=1, low_open=True)
         if self.architecture in ("topk", "batchtopk") and self.k < 1:
             raise ValueError(f"k: must be >= 1 for {self.architecture}")
+        if self.architecture in ("topk", "batchtopk") and self.d_sae and self.k > self.d_sae:
+            raise ValueError(
+                f"k={self.k} is larger than the SAE's width d_sae={self.d_sae}: k of its latents fire"
+            )
         if self.training_tokens < self.batch_size_tokens:
             raise ValueError("training_tokens: must be at least batch_size_tokens")
 

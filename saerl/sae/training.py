@@ -27,6 +27,17 @@ class SaeMetrics(NamedTuple):
     tokens: int
 
 
+def check_width(cfg: SaeConfig, d_in: int) -> None:
+    """A TopK/BatchTopK SAE keeps k of its d_sae latents: k must not exceed the width the source's
+    d_model gives (checked before training, with both numbers, not in a sae-lens traceback)."""
+    d_sae = cfg.d_sae or cfg.expansion * d_in
+    if cfg.architecture in ("topk", "batchtopk") and cfg.k > d_sae:
+        how = f"sae.d_sae={cfg.d_sae}" if cfg.d_sae else f"sae.expansion={cfg.expansion} x d_model {d_in}"
+        raise ValueError(
+            f"sae.k={cfg.k} is larger than the SAE's width {d_sae} ({how}): k of its latents fire"
+        )
+
+
 def _training_sae(cfg: SaeConfig, d_in: int, device: str, hook_name: str, model_name: str) -> Any:
     from sae_lens import (
         BatchTopKTrainingSAE,
@@ -41,6 +52,7 @@ def _training_sae(cfg: SaeConfig, d_in: int, device: str, hook_name: str, model_
     from sae_lens.saes.sae import SAEMetadata
 
     d_sae = cfg.d_sae or cfg.expansion * d_in
+    check_width(cfg, d_in)
     common: dict[str, Any] = {"d_in": d_in, "d_sae": d_sae, "device": device, "dtype": "float32"}
     common["metadata"] = SAEMetadata(hook_name=hook_name, model_name=model_name)
     if cfg.architecture == "topk":
