@@ -274,3 +274,43 @@ def test_the_sft_baseline_needs_a_budget_and_the_trl_backend():
         load_experiment(overrides=["rl.algorithm=sft"])
     with pytest.raises(ValueError, match="trl backend only"):
         load_experiment(overrides=["rl.algorithm=sft", "rl.sft_seconds=10", "rl.backend=openrlhf"])
+
+
+def test_a_resume_says_tied_weights_are_expected_and_still_reports_other_missing_keys():
+    import logging
+
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    from saerl.rl.trl_backend import TiedKeysOnResume
+
+    config = Qwen2Config(
+        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=2, tie_word_embeddings=True,
+    )  # fmt: skip
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.INFO)
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record)
+
+    trainer_log, ours = logging.getLogger("transformers.trainer"), logging.getLogger("saerl.rl.trl_backend")
+    kept, level = Keep(), ours.level
+    quiet = TiedKeysOnResume(Qwen2ForCausalLM(config))
+    trainer_log.addFilter(quiet)
+    for logger in (trainer_log, ours):
+        logger.addHandler(kept)
+    ours.setLevel(logging.INFO)
+    try:
+        trainer_log.warning("There were missing keys in the checkpoint model loaded: ['lm_head.weight'].")
+        trainer_log.warning("There were missing keys in the checkpoint model loaded: ['model.norm.weight'].")
+    finally:
+        trainer_log.removeFilter(quiet)
+        for logger in (trainer_log, ours):
+            logger.removeHandler(kept)
+        ours.setLevel(level)
+    warnings = [r.getMessage() for r in kept.records if r.levelno == logging.WARNING]
+    assert warnings == ["There were missing keys in the checkpoint model loaded: ['model.norm.weight']."]
+    assert any("lm_head.weight tied to the input embeddings" in r.getMessage() for r in kept.records)

@@ -14,6 +14,7 @@ evaluation callback of ``saerl.rl.callbacks``).
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
@@ -180,11 +181,46 @@ def train_grpo(
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the progress bar shows them
+    quiet = TiedKeysOnResume(trainer.model)
+    trainer_log = logging.getLogger("transformers.trainer")
+    trainer_log.addFilter(quiet)
     try:
         trainer.train(resume_from_checkpoint=last_checkpoint(run_dir))
     finally:
+        trainer_log.removeFilter(quiet)
         track.close()
     return track.last
+
+
+class TiedKeysOnResume(logging.Filter):
+    """On resume, transformers warns that tied weights (lm_head.weight, tied to the input
+    embeddings, which checkpoints store once) are "missing keys"; they are restored from the
+    embeddings. That warning is dropped and one plain line says so; any other missing key is
+    still reported."""
+
+    PREFIX = "There were missing keys in the checkpoint model loaded: "
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.tied = set(
+            getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or {}
+        )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith(self.PREFIX):
+            return True
+        try:
+            keys = set(ast.literal_eval(message[len(self.PREFIX) :].rstrip(".")))
+        except (ValueError, SyntaxError):
+            return True
+        if not keys or not keys <= self.tied:
+            return True
+        log.info(
+            "resuming: %s tied to the input embeddings, restored from them (expected)",
+            ", ".join(sorted(keys)),
+        )
+        return False
 
 
 CHECKPOINT_FILES = ("trainer_state.json", "optimizer.pt", "scheduler.pt")
