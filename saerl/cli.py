@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -266,7 +267,7 @@ def cmd_sweep(sweep_file: Path, args: list[str]) -> None:
     check_profile_here(profile, cluster)
     sp = SweepPlan.of(read_sweep(sweep_file, overrides))
     decisions = submit_sweep(sp, profile, dry_run=dry)
-    jobs = {d.node.id: (d.job_id or "-", d.action, "") for d in decisions}
+    jobs = {d.node.id: (d.job_id or "-", decision_text(d), "") for d in decisions}
     print(describe(sp.plan, sp.store_root, f"sweep {sp.name} on {cluster}", profile, jobs))
     n_new = sum(d.action in ("submitted", "dry-run") for d in decisions)
     where = f"; scripts in {sp.log_dir / 'dry-run'}" if dry else f"; logs in {sp.log_dir}"
@@ -279,6 +280,16 @@ def check_profile_here(profile: ClusterProfile, name: str) -> None:
 
     if profile.executor == "slurm" and (nodes := nodes_of(profile.partition)) is not None:
         check_against_cluster(profile, name, nodes)
+
+
+def decision_text(d: Any) -> str:
+    """What `make sweep` did with a node: 'running' / 'pending' (already queued: its Slurm state),
+    'submitted (previous job 29 CANCELLED)', 'built', ..."""
+    if d.action == "queued":
+        return str(d.detail or "queued").lower()
+    if d.action in ("submitted", "dry-run") and d.detail:
+        return f"{d.action} ({d.detail})"
+    return str(d.action)
 
 
 def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None:

@@ -214,6 +214,18 @@ def test_a_failing_stage_fails_with_its_log_and_cancels_its_dependents(cluster_s
     (row,) = [line for line in status.stdout.splitlines() if " activations " in line]
     log = Path(row.split("(log: ")[1].rstrip(")"))
     assert "no prompt tokens left after masking" in log.read_text()
+    # `saerl status` reads each job against its node: the dependents name the job that failed them
+    # and print no log (they never ran); nodes built by their jobs read as built.
+    act_job = next(j for j, label in jobs.items() if label == "activations")
+    rows = {line.split()[2]: line for line in status.stdout.splitlines() if line.strip()[:1].isdigit()}
+    assert f"CANCELLED because input job {act_job} (activations) FAILED" in rows["sae"]
+    assert "(log: " not in rows["sae"]
+    assert rows["data"].rstrip().endswith("built")
+    # A resubmit says why each node goes out again.
+    again = make_sweep(sweep)
+    assert again.returncode == 0, again.stderr
+    assert f"submitted (previous job {act_job} FAILED)" in again.stdout
+    wait_for(store, "bad", timeout=300)
 
 
 def test_an_impossible_request_fails_at_submission_with_a_clear_message(tmp_path):
@@ -256,7 +268,12 @@ def test_cancelling_one_sweep_keeps_the_shared_jobs_another_sweep_waits_on(tmp_p
     first = write_sweep(tmp_path / "a.yaml", "share-a", store, runs, [], {"rl.seed": [0]})
     second = write_sweep(tmp_path / "b.yaml", "share-b", store, runs, [], {"rl.seed": [1]})
     assert make_sweep(first).returncode == 0
-    assert make_sweep(second).returncode == 0
+    out_b = make_sweep(second)
+    assert out_b.returncode == 0
+    # share-a's jobs, already queued, read as Slurm has them (running or pending), not 'queued'
+    job_cells = [line.rsplit("  ", 1)[-1] for line in out_b.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert not any(c.endswith("queued") for c in job_cells)
+    assert any(c.endswith(("pending", "running")) for c in job_cells), out_b.stdout
     b_jobs = sweep_jobs(store, "share-b")
     assert [label.split()[0] for label in b_jobs.values()] == ["run"], b_jobs  # the stages are share-a's
     out = subprocess.run(

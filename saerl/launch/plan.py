@@ -50,6 +50,32 @@ def node_request(profile: ClusterProfile, node: Node) -> Request:
     return req
 
 
+def job_text(node: Node, states: dict[tuple[str, str], str], jobs: dict[tuple[str, str], Any]) -> str:
+    """The job column: the node's latest job and its Slurm state, read against the node itself (a
+    node built by its job reads as built, whatever happened to a later job), a job cancelled because
+    an input's job failed names that job, and a log is shown only where it exists."""
+    job = jobs.get(node.id)
+    if states[node.id] in ("built", "done"):
+        return states[node.id] if job is None else f"{job[0]} {states[node.id]}"
+    if job is None:
+        return "-"
+    job_id, state, log = job
+    text = f"{job_id} {state}"
+    if state.split()[0] == "CANCELLED":
+        culprits = [
+            f"{jobs[i.id][0]} ({i.label}) {jobs[i.id][1]}"
+            for i in node.inputs.values()
+            if i.id in jobs
+            and states.get(i.id) not in ("built", "done", "external")
+            and jobs[i.id][1].split()[0] in FAILED_STATES
+        ]
+        if culprits:
+            text += f" because input job {culprits[0]}"
+    if log and state.split()[0] in FAILED_STATES and Path(log).is_file():
+        text += f" (log: {log})"
+    return text
+
+
 def run_folder(node: Node) -> Path:
     config = node.params["config"]
     return Path(config["runs_dir"]) / config["name"] / node.params["name"]
@@ -84,12 +110,9 @@ def describe(
                 todo_hours += hours
             row += f"  {ask if not n.external else '-':<26} {hours:>6.2f}"
         if jobs is not None:
-            job = jobs.get(n.id)
-            row += f"  {job[0]} {job[1]}" if job else "  -"
-            if job and job[2] and job[1].split()[0] in FAILED_STATES:
-                row += f" (log: {job[2]})"
+            row += "  " + job_text(n, states, jobs)
         else:
-            row += f"  {plan.users.get(n.id, 0)} target(s)"
+            row += "  -" if n.stage == "run" else f"  {plan.users.get(n.id, 0)} run(s)"
         lines.append(row)
     if profile is not None:
         total = sum(node_request(profile, n).gpu_hours for n in nodes if not n.external)

@@ -215,7 +215,7 @@ def decide(sp: SweepPlan) -> list[Decision]:
         if prev is not None and states.get(prev.job_id) in ACTIVE:
             out.append(Decision(node, "queued", prev.job_id, states[prev.job_id]))
             continue
-        detail = f"previous job {prev.job_id}: {states.get(prev.job_id)}" if prev else ""
+        detail = f"previous job {prev.job_id} {states.get(prev.job_id, 'UNKNOWN')}" if prev else ""
         out.append(Decision(node, "submit", detail=detail))
     return out
 
