@@ -101,6 +101,28 @@ def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished)
     steps = [json.loads(line)["step"] for line in (run / "order.jsonl").read_text().splitlines()]
     assert steps == [0, 1, 2, 3, 2, 3]  # killed during step 3, resumed from the step-2 checkpoint
     assert seen_batches(run) == seen_batches(finished)  # same batches, same order as uninterrupted
+    # metrics.jsonl was trimmed to the checkpoint when the second attempt started: each step once,
+    # each row naming its attempt; and W&B's history holds exactly the same rows.
+    rows = read_metrics(run)
+    assert [(r["step"], r["attempt"]) for r in rows if "eval/average" in r] == [(0, 1), (2, 1), (4, 2)]
+    assert max(r["step"] for r in rows if r["attempt"] == 1) <= 2
+    assert wandb_history(run) == metrics_history(run)
+
+
+def metrics_history(run):
+    """(step, metric) -> value from metrics.jsonl, the last row per step winning."""
+    return {(r["step"], k): v for r in read_metrics(run) for k, v in r.items() if k != "step"}
+
+
+def wandb_history(run):
+    """The same from every offline W&B file of the run, attempts in time order."""
+    from analysis.sources.wandb_offline import read_offline_run
+
+    out = {}
+    for file in sorted(run.glob("wandb/offline-run-*/run-*.wandb"), key=lambda f: f.parent.name):
+        for row in read_offline_run(file).history:
+            out.update({(row["step"], k): v for k, v in row.items() if not k.startswith("_") and k != "step"})
+    return out
 
 
 @pytest.mark.parametrize(
@@ -297,20 +319,20 @@ def test_a_resume_says_tied_weights_are_expected_and_still_reports_other_missing
             self.records.append(record)
 
     trainer_log, ours = logging.getLogger("transformers.trainer"), logging.getLogger("saerl.rl.trl_backend")
-    kept, level = Keep(), ours.level
+    kept, levels = Keep(), (trainer_log.level, ours.level)
     quiet = TiedKeysOnResume(Qwen2ForCausalLM(config))
     trainer_log.addFilter(quiet)
     for logger in (trainer_log, ours):
         logger.addHandler(kept)
-    ours.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO)  # earlier trainers in this process may have raised it
     try:
         trainer_log.warning("There were missing keys in the checkpoint model loaded: ['lm_head.weight'].")
         trainer_log.warning("There were missing keys in the checkpoint model loaded: ['model.norm.weight'].")
     finally:
         trainer_log.removeFilter(quiet)
-        for logger in (trainer_log, ours):
+        for logger, level in zip((trainer_log, ours), levels, strict=True):
             logger.removeHandler(kept)
-        ours.setLevel(level)
+            logger.setLevel(level)
     warnings = [r.getMessage() for r in kept.records if r.levelno == logging.WARNING]
     assert warnings == ["There were missing keys in the checkpoint model loaded: ['model.norm.weight']."]
     assert any("lm_head.weight tied to the input embeddings" in r.getMessage() for r in kept.records)

@@ -68,6 +68,19 @@ def make_sweep(sweep_file: Path, *extra: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def assert_history_agrees(run: Path, n_steps: int) -> None:
+    """metrics.jsonl, the W&B offline history (every attempt) and order.jsonl agree step for step:
+    the same rows in metrics.jsonl and W&B (the last per step), every step trained and scored."""
+    from test_rl import metrics_history, wandb_history
+
+    metrics, wandb = metrics_history(run), wandb_history(run)
+    assert wandb == metrics, sorted(set(wandb.items()) ^ set(metrics.items()))[:6]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    trained = sorted({r["step"] for r in rows if "train/reward" in r})
+    scored = sorted({json.loads(line)["step"] for line in (run / "order.jsonl").read_text().splitlines()})
+    assert trained == [s + 1 for s in scored] == list(range(1, n_steps + 1))  # step k trains batch k-1
+
+
 @pytest.fixture(scope="module")
 def cluster_sweep(tmp_path_factory):
     """A reduced miniature: two SAERL runs (seeds 0, 1) sharing one SAE, 4 RL steps each."""
@@ -191,6 +204,7 @@ def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, wandb
         assert last[step] == [i for i, b in zip(ids, batches, strict=True) if b == step]
     attempts_dirs = list((run / "wandb").glob("offline-run-*"))
     assert len(attempts_dirs) == 2 and len({p.name.rsplit("-", 1)[-1] for p in attempts_dirs}) == 1
+    assert_history_agrees(run, n_steps)
 
 
 def test_a_failing_stage_fails_with_its_log_and_cancels_its_dependents(cluster_sweep, tmp_path):
@@ -336,6 +350,7 @@ def test_a_preempted_run_reads_requeued_not_failed_and_finishes_on_its_next_atte
     ).read_text()
     assert "preempted; requeued, it resumes from its last checkpoint" in log
     assert "Traceback" not in log
+    assert_history_agrees(run, n_steps)
 
 
 def _threads_in_job() -> dict:
@@ -375,3 +390,48 @@ def test_a_profile_claiming_more_than_the_nodes_have_is_named_before_anything_is
         [saerl, "plan", str(sweep), "CLUSTER=local-slurm"], cwd=ROOT, capture_output=True, text=True
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_run_killed_with_sigkill_resumes_on_resubmit_with_one_history(cluster_sweep, tmp_path):
+    """kill -9 of the training process mid-run (no signal handler, no flush): the job fails; the
+    next `make sweep` resubmits the run, which resumes from its last checkpoint; metrics.jsonl and
+    W&B agree step for step, the first attempt's rows past the checkpoint were dropped, and its final
+    checkpoint is byte for byte an uninterrupted twin run's. Overlong shaping makes the rewards of a
+    group differ (the tiny model's answers are all wrong), so the weights really move."""
+    import signal
+
+    _, store, _, _, _ = cluster_sweep
+    runs, n_steps = tmp_path / "runs", 24
+    extra = [f"rl.steps={n_steps}", "rl.save_every=4", "rl.eval_every=12", "curriculum.mode=vanilla"]
+    extra += ["data.arith.n_train=400", "rl.overlong_buffer=6", "rl.lr=1e-3"]
+    sweep = write_sweep(tmp_path / "k9.yaml", "k9", store, runs, extra, {"rl.seed": [7]})
+    twin = write_sweep(tmp_path / "twin.yaml", "k9twin", store, runs, extra, {"rl.seed": [7]})
+    assert make_sweep(twin).returncode == 0  # the same run, never interrupted
+    assert make_sweep(sweep).returncode == 0
+    deadline, run = time.time() + 400, None
+    while time.time() < deadline and run is None:
+        found = list((runs / "k9").glob("qwen2-xs-vanilla-s7-*/checkpoints/checkpoint-4/trainer_state.json"))
+        run = found[0].parents[2] if found else None
+        time.sleep(0.5)
+    assert run is not None, "run did not reach checkpoint 4"
+    pid = int((run / ".lock").read_text().split()[1])
+    os.kill(pid, signal.SIGKILL)
+    wait_for(store, "k9", timeout=300)
+    again = make_sweep(sweep)
+    assert again.returncode == 0 and "submitted 1 job(s)" in again.stdout, again.stdout
+    wait_for(store, "k9", timeout=500)
+    assert json.loads((run / "status.json").read_text())["state"] == "done"
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    first = [r["step"] for r in rows if r["attempt"] == 1]
+    assert first and max(first) % 4 == 0 and {r["attempt"] for r in rows} == {1, 2}, first
+    writers: dict[tuple[int, str], set[int]] = {}
+    for r in rows:
+        for k in r:
+            writers.setdefault((r["step"], k), set()).add(r["attempt"])
+    assert all(len(a) == 1 for a in writers.values())  # no step's metric from both attempts
+    assert max(r.get("train/grad_norm", 0) for r in rows) > 0  # the weights moved
+    wait_for(store, "k9twin", timeout=300)
+    (twin_run,) = (runs / "k9twin").glob("qwen2-xs-vanilla-s7-*")
+    final = f"checkpoints/checkpoint-{n_steps}/model.safetensors"
+    assert (run / final).read_bytes() == (twin_run / final).read_bytes()
+    assert_history_agrees(run, n_steps)

@@ -175,6 +175,17 @@ def check_recorded(path: Path, config: dict[str, Any]) -> None:
         )
 
 
+def resumed_step(path: Path, rl: Any) -> int | None:
+    """The curriculum step a TRL run resumes after (its last complete checkpoint), None for a
+    fresh start (the SFT baseline keeps no checkpoints: it always starts afresh)."""
+    if rl.algorithm == "sft":
+        return None
+    from saerl.rl.trl_backend import last_checkpoint
+
+    ckpt = last_checkpoint(path)
+    return None if ckpt is None else int(Path(ckpt).name.split("-")[1]) // rl.updates_per_batch
+
+
 def execute_run(params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> Path:
     """Train one run (params and inputs from the stage graph's run node); returns its folder."""
     config = params["config"]
@@ -211,7 +222,9 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
     (path / "git_sha").write_text(git_sha() + "\n")
     cond = condition(config, params.get("variant", "")) | model_facts(target.path)
     (path / "condition.json").write_text(json.dumps(cond, indent=1))
-    _set_status(path, state="running", curriculum=str(cur.path), target=str(target.path))
+    attempt = int(status(path).get("attempts", 0)) + 1
+    resume_step = resumed_step(path, rl)
+    _set_status(path, state="running", curriculum=str(cur.path), target=str(target.path), attempts=attempt)
     tracker = Tracker(
         path,
         {**flat_dict(config), **cond},  # condition keys win (its seed is the RL seed, rl.seed)
@@ -220,9 +233,13 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
         group=config["name"],
         name=params["name"],
         run_id=wandb_id(config, params["name"]),
+        attempt=attempt,
+        resume_step=resume_step,
     )
     info = cur.manifest.get("info", {})
-    if "pool_fraction" in info:  # what share of the prompt pool this run trains on (its curriculum)
+    if "pool_fraction" in info and not tracker.logged(
+        0, "data/pool_fraction"
+    ):  # what share of the prompt pool this run trains on (its curriculum)
         tracker.log(0, {"data/pool_fraction": info["pool_fraction"], "data/prompts": info["unique_prompts"]})
     try:
         if rl.algorithm == "sft":  # the same-compute SFT baseline: no RL
