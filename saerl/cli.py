@@ -439,10 +439,23 @@ def cmd_ray_check(argv: list[str]) -> None:
         )
 
 
+def cmd_sync(sweep_file: Path, args: list[str]) -> None:
+    """Upload the sweep's offline W&B runs (every attempt, once) from a node that reaches W&B."""
+    from saerl.launch.sweep import config_for, read_sweep
+    from saerl.launch.wandb_sync import sync_runs
+
+    overrides, _, _ = cluster_args(args)
+    sweep = read_sweep(sweep_file, overrides)
+    cfg = config_for(sweep, sweep.points[0])
+    for line in sync_runs(Path(cfg.runs_dir) / cfg.name, project=cfg.rl.wandb_project):
+        print(line)
+
+
 SWEEP_COMMANDS: dict[str, Callable[[Path, list[str]], None]] = {
     "sweep": cmd_sweep,
     "status": cmd_status,
     "cancel": cmd_cancel,
+    "sync": cmd_sync,
 }
 
 
