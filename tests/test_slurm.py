@@ -68,6 +68,37 @@ def make_sweep(sweep_file: Path, *extra: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+N_STEPS = 24
+INTERRUPTED = [
+    *(f"rl.steps={N_STEPS}", "rl.save_every=4", "rl.eval_every=12", "curriculum.mode=vanilla"),
+    "data.arith.n_train=400",  # 24 batches of 8 need 192+ prompts after the filter
+    # The tiny model's answers are all wrong: overlong shaping makes a group's rewards differ, so
+    # the weights really move and equal final checkpoints mean something.
+    *("rl.overlong_buffer=6", "rl.lr=1e-3", "rl.seed=7"),
+]
+"""The run the interruption tests (requeue, preemption signal, kill -9) interrupt, each in its own
+sweep; `twin` trains it once without interruption."""
+
+
+@pytest.fixture(scope="module")
+def twin(cluster_sweep, tmp_path_factory):
+    _, store, _, _, _ = cluster_sweep
+    root = tmp_path_factory.mktemp("twin")
+    sweep = write_sweep(root / "twin.yaml", "twin", store, root / "runs", INTERRUPTED, {"rl.seed": [7]})
+    assert make_sweep(sweep).returncode == 0
+    return store, root / "runs" / "twin"
+
+
+def assert_same_final_checkpoint(run: Path, twin) -> None:
+    store, folder = twin
+    wait_for(store, "twin", timeout=400)
+    (twin_run,) = folder.glob("qwen2-xs-vanilla-s7-*")
+    final = f"checkpoints/checkpoint-{N_STEPS}/model.safetensors"
+    assert (run / final).read_bytes() == (twin_run / final).read_bytes()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert max(r.get("train/grad_norm", 0) for r in rows) > 0  # the weights moved
+
+
 def assert_history_agrees(run: Path, n_steps: int) -> None:
     """metrics.jsonl, the W&B offline history (every attempt) and order.jsonl agree step for step:
     the same rows in metrics.jsonl and W&B (the last per step), every step trained and scored."""
@@ -161,7 +192,7 @@ def wandb_service(monkeypatch):
     subprocess.run(stop, capture_output=True, check=False, env={**clean, "WANDB_SERVICE": token})
 
 
-def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, wandb_service, tmp_path):
+def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, twin, wandb_service, tmp_path):
     """`scontrol requeue` kills the run mid-training; the job restarts, resumes from the last
     complete checkpoint, finishes, and keeps one W&B run. The run is long enough (24 steps) that
     the kill (SIGKILL after Slurm's KillWait of 5 s) lands while it trains. The submitting shell
@@ -169,15 +200,13 @@ def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, wandb
     from saerl.curriculum.stage import read_curriculum
 
     _, store, _, _, _ = cluster_sweep
-    runs, n_steps = tmp_path / "runs", 24
-    extra = [f"rl.steps={n_steps}", "rl.save_every=4", "rl.eval_every=12", "curriculum.mode=vanilla"]
-    extra += ["data.arith.n_train=400"]  # 24 batches of 8 need 192+ prompts after the filter
-    sweep = write_sweep(tmp_path / "rq.yaml", "rq", store, runs, extra, {"rl.seed": [3]})
+    runs, n_steps = tmp_path / "runs", N_STEPS
+    sweep = write_sweep(tmp_path / "rq.yaml", "rq", store, runs, INTERRUPTED, {"rl.seed": [7]})
     assert make_sweep(sweep).returncode == 0
     (job,) = [j for j, label in sweep_jobs(store, "rq").items() if label.startswith("run ")]
     deadline, run = time.time() + 400, None
     while time.time() < deadline and run is None:
-        found = list((runs / "rq").glob("qwen2-xs-vanilla-s3-*/checkpoints/checkpoint-4/trainer_state.json"))
+        found = list((runs / "rq").glob("qwen2-xs-vanilla-s7-*/checkpoints/checkpoint-4/trainer_state.json"))
         run = found[0].parents[2] if found else None
         time.sleep(0.5)
     assert run is not None, f"run did not reach checkpoint 4: {job_states([job])}"
@@ -205,6 +234,7 @@ def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, wandb
     attempts_dirs = list((run / "wandb").glob("offline-run-*"))
     assert len(attempts_dirs) == 2 and len({p.name.rsplit("-", 1)[-1] for p in attempts_dirs}) == 1
     assert_history_agrees(run, n_steps)
+    assert_same_final_checkpoint(run, twin)
 
 
 def test_a_failing_stage_fails_with_its_log_and_cancels_its_dependents(cluster_sweep, tmp_path):
@@ -318,20 +348,20 @@ def test_cancel_splits_jobs_by_who_waits_on_them():
     assert split_cancel({"10"}, set(), {}) == (["10"], {})
 
 
-def test_a_preempted_run_reads_requeued_not_failed_and_finishes_on_its_next_attempt(cluster_sweep, tmp_path):
+def test_a_preempted_run_reads_requeued_not_failed_and_finishes_on_its_next_attempt(
+    cluster_sweep, twin, tmp_path
+):
     """The preemption signal (USR2, what Slurm sends before a time limit or a preemption): submitit
     requeues the job; status.json says `requeued` in between (not `failed / SystemExit`), the log
     says so in one line without a traceback, and the next attempt finishes the run."""
     _, store, _, _, _ = cluster_sweep
-    runs, n_steps = tmp_path / "runs", 24
-    extra = [f"rl.steps={n_steps}", "rl.save_every=4", "rl.eval_every=12", "curriculum.mode=vanilla"]
-    extra += ["data.arith.n_train=400"]
-    sweep = write_sweep(tmp_path / "pre.yaml", "pre", store, runs, extra, {"rl.seed": [5]})
+    runs, n_steps = tmp_path / "runs", N_STEPS
+    sweep = write_sweep(tmp_path / "pre.yaml", "pre", store, runs, INTERRUPTED, {"rl.seed": [7]})
     assert make_sweep(sweep).returncode == 0
     (job,) = [j for j, label in sweep_jobs(store, "pre").items() if label.startswith("run ")]
     deadline, run = time.time() + 400, None
     while time.time() < deadline and run is None:
-        found = list((runs / "pre").glob("qwen2-xs-vanilla-s5-*/checkpoints/checkpoint-4/trainer_state.json"))
+        found = list((runs / "pre").glob("qwen2-xs-vanilla-s7-*/checkpoints/checkpoint-4/trainer_state.json"))
         run = found[0].parents[2] if found else None
         time.sleep(0.5)
     assert run is not None, f"run did not reach checkpoint 4: {job_states([job])}"
@@ -351,6 +381,7 @@ def test_a_preempted_run_reads_requeued_not_failed_and_finishes_on_its_next_atte
     assert "preempted; requeued, it resumes from its last checkpoint" in log
     assert "Traceback" not in log
     assert_history_agrees(run, n_steps)
+    assert_same_final_checkpoint(run, twin)
 
 
 def _threads_in_job() -> dict:
@@ -392,7 +423,7 @@ def test_a_profile_claiming_more_than_the_nodes_have_is_named_before_anything_is
     assert ok.returncode == 0, ok.stderr
 
 
-def test_a_run_killed_with_sigkill_resumes_on_resubmit_with_one_history(cluster_sweep, tmp_path):
+def test_a_run_killed_with_sigkill_resumes_on_resubmit_with_one_history(cluster_sweep, twin, tmp_path):
     """kill -9 of the training process mid-run (no signal handler, no flush): the job fails; the
     next `make sweep` resubmits the run, which resumes from its last checkpoint; metrics.jsonl and
     W&B agree step for step, the first attempt's rows past the checkpoint were dropped, and its final
@@ -401,12 +432,8 @@ def test_a_run_killed_with_sigkill_resumes_on_resubmit_with_one_history(cluster_
     import signal
 
     _, store, _, _, _ = cluster_sweep
-    runs, n_steps = tmp_path / "runs", 24
-    extra = [f"rl.steps={n_steps}", "rl.save_every=4", "rl.eval_every=12", "curriculum.mode=vanilla"]
-    extra += ["data.arith.n_train=400", "rl.overlong_buffer=6", "rl.lr=1e-3"]
-    sweep = write_sweep(tmp_path / "k9.yaml", "k9", store, runs, extra, {"rl.seed": [7]})
-    twin = write_sweep(tmp_path / "twin.yaml", "k9twin", store, runs, extra, {"rl.seed": [7]})
-    assert make_sweep(twin).returncode == 0  # the same run, never interrupted
+    runs, n_steps = tmp_path / "runs", N_STEPS
+    sweep = write_sweep(tmp_path / "k9.yaml", "k9", store, runs, INTERRUPTED, {"rl.seed": [7]})
     assert make_sweep(sweep).returncode == 0
     deadline, run = time.time() + 400, None
     while time.time() < deadline and run is None:
@@ -429,9 +456,5 @@ def test_a_run_killed_with_sigkill_resumes_on_resubmit_with_one_history(cluster_
         for k in r:
             writers.setdefault((r["step"], k), set()).add(r["attempt"])
     assert all(len(a) == 1 for a in writers.values())  # no step's metric from both attempts
-    assert max(r.get("train/grad_norm", 0) for r in rows) > 0  # the weights moved
-    wait_for(store, "k9twin", timeout=300)
-    (twin_run,) = (runs / "k9twin").glob("qwen2-xs-vanilla-s7-*")
-    final = f"checkpoints/checkpoint-{n_steps}/model.safetensors"
-    assert (run / final).read_bytes() == (twin_run / final).read_bytes()
+    assert_same_final_checkpoint(run, twin)
     assert_history_agrees(run, n_steps)
