@@ -290,3 +290,18 @@ def test_an_sae_k_wider_than_the_sae_is_refused_before_training():
     check_width(SaeConfig(k=32, expansion=2), 16)  # k = width is allowed
     with pytest.raises(ValueError, match="k=64 is larger than the SAE's width d_sae=32"):
         SaeConfig(k=64, d_sae=32)  # a width the config fixes is checked at load
+
+
+def test_the_plans_used_by_column_counts_runs(tmp_path):
+    where = [f"store_dir={tmp_path / 'st'}", f"runs_dir={tmp_path / 'r'}"]
+    out = subprocess.run(
+        [sys.executable, "-m", "saerl", "plan", "sweeps/demo.yaml", *where],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[2]: line for line in out.stdout.splitlines() if line.strip()[:1].isdigit()}
+    assert rows["data"].endswith("2 run(s)")  # vanilla and SAERL both read the data
+    assert rows["sae"].endswith("1 run(s)")  # only SAERL's curriculum needs the SAE
+    assert all(line.endswith("  -") for name, line in rows.items() if name.startswith("llama-s-"))
