@@ -18,6 +18,11 @@ import pandas as pd
 from analysis.tidy import RunSet
 
 
+def safe_folder(name: str) -> bool:
+    """One plain path component (what saerl's config allows as a sweep name)."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\x00")
+
+
 def concat(sets: Sequence[RunSet]) -> RunSet:
     table = pd.concat([s.table for s in sets], ignore_index=True)
     runs = pd.concat([s.runs for s in sets], ignore_index=True)
@@ -110,6 +115,9 @@ def write_paper(
         lines += [f"Not found (left out): {', '.join(f'`{m}`' for m in missing)}."]
     lines += ["", "| sweep | runs | complete | reference | report |", "|---|---|---|---|---|"]
     for name, (rs, note) in sweeps.items():
+        if not safe_folder(name):  # a sweep name read from logged runs: it must stay under out/
+            lines.append(f"| {name!r} | {len(rs.runs)} | - | - | left out: not a plain folder name |")
+            continue
         report = write_report(
             rs, out / name, title=f"saerl study: {name}", store_dir=store_dir, signals_dir=signals_dir,
             note=f"Reference runs borrowed: {note}." if note else "",

@@ -469,6 +469,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...]")
     p = sub.add_parser("plan", help=(cmd_plan.__doc__ or "").splitlines()[0])
     p.add_argument("args", nargs="*", metavar="[config.yaml | sweep.yaml] [key=value ...] [CLUSTER=profile]")
+    p.add_argument(
+        "--verify", action="store_true", help="hash every input file again instead of trusting the cache"
+    )
     for name, sweep_fn in SWEEP_COMMANDS.items():
         p = sub.add_parser(name, help=(sweep_fn.__doc__ or "").splitlines()[0])
         p.add_argument("args", nargs="+", metavar="sweep.yaml [key=value ...] [CLUSTER=profile] [DRY_RUN=1]")
@@ -500,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     ns = parse_args(argv)
+    where = ""  # the folders this command writes, once known (named when a write is refused)
     try:
         if ns.command == "study":
             cmd_study(Path(ns.args[0]), ns.args[1:])
@@ -509,9 +513,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         path, overrides = split_config_args(ns.args)
         if ns.command == "plan":
+            if ns.verify:
+                from saerl import fingerprint
+
+                fingerprint.VERIFY = True
             cmd_plan(path, overrides)
             return 0
         cfg = load_experiment(path, overrides)
+        where = f"{cfg.store_dir} (store) or {cfg.runs_dir} (runs)"
         executor = LocalExecutor(
             ArtifactStore(cfg.store_dir), cfg.device, [m.name for m in cfg.models.family]
         )
@@ -527,7 +536,39 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"saerl {ns.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if (why := write_failure(exc, where)) is None:
+            raise
+        kept = "nothing was published (the store keeps whole artifacts only)"
+        print(f"saerl {ns.command}: error: {why}; {kept}", file=sys.stderr)
+        return 2
     return 0
+
+
+DISK_ERRNOS = {"ENOSPC", "EROFS", "EDQUOT", "EFBIG", "EACCES", "EPERM", "EIO"}
+
+
+def write_failure(exc: BaseException, where: str = "") -> str | None:
+    """One line for a write the file system refused (full disk, quota, read-only store, a file too
+    large), from an OSError or from the error safetensors raises for the same causes; None for any
+    other exception (a bug: its traceback is shown)."""
+    import errno
+
+    if isinstance(exc, OSError) and errno.errorcode.get(exc.errno or 0) in DISK_ERRNOS:
+        target = exc.filename or (f"under {where}" if where else "")
+        what = f"could not write {target}".rstrip()
+        return f"{what}: {exc.strerror or exc} [{errno.errorcode[exc.errno or 0]}]"
+    if type(exc).__name__ == "SafetensorError":  # Rust's io::Error, as text
+        text = str(exc)
+        for cause in (
+            "No space left on device",
+            "Read-only file system",
+            "Disk quota exceeded",
+            "File too large",
+        ):
+            if cause in text:
+                return f"could not write model weights{' under ' + where if where else ''}: {cause}"
+    return None
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ class SaerlConfig:
     """GRPO/DAPO on the target model, evaluation and tracking."""
 
     def __post_init__(self) -> None:
+        from saerl.configlib import check_path_component
+
+        check_path_component("name", self.name)  # runs/<name>/, W&B group, Slurm logs: one folder
         if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
             raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         if self.curriculum.mode == "coverage" and self.signals.difficulty.labels != "rollouts":

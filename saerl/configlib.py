@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -23,6 +24,28 @@ T = TypeVar("T")
 
 class ConfigError(ValueError):
     """A config problem, always naming the dotted key (and the file, when there is one)."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error (PyYAML keeps
+    the last silently: a second `rl:` section would drop the first one's keys)."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (lines {seen[key] + 1} and "
+                    f"{key_node.start_mark.line + 1}); merge them", key_node.start_mark,
+                )  # fmt: skip
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML as every saerl file is read: safe (no tags that run code), duplicate keys refused."""
+    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no tags that run code
 
 
 def load_config(
@@ -40,7 +63,7 @@ def load_config(
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
         try:
-            loaded = yaml.safe_load(text) or {}
+            loaded = load_yaml(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):
@@ -177,12 +200,30 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 raise ConfigError(f"{key}: expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # .nan / .inf pass every range check written with < and >
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return str(value)
     raise ConfigError(f"{key}: unsupported annotation {tp!r}")  # a schema bug, not a user error
+
+
+def check_path_component(key: str, value: str) -> None:
+    """``value`` names one folder inside a root (runs/<name>, reports/<sweep>): never a path that
+    leaves the root (``..``, ``/abs``, ``a/b``) or one a file system cannot hold."""
+    if (
+        not value
+        or value in (".", "..")
+        or any(c in value for c in "/\\\x00")
+        or value != value.strip()
+        or len(value.encode("utf-8", "replace")) > 200
+    ):
+        raise ValueError(
+            f"{key}: {value!r} is not a plain folder name (one path component: no '/', no '..', "
+            "not empty, at most 200 bytes)"
+        )
 
 
 def check_range(
@@ -197,6 +238,8 @@ def check_range(
     (``low_open``/``high_open``: that end excluded). For the __post_init__ checks of config sections."""
     for name in names.split():
         v = getattr(obj, name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{name}: expected a finite number, got {v!r}")
         bad_low = low is not None and (v <= low if low_open else v < low)
         bad_high = high is not None and (v >= high if high_open else v > high)
         if bad_low or bad_high:

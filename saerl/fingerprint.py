@@ -2,8 +2,11 @@
 
 A stage key must change when an input's *contents* change, not only its path: the fingerprint is the
 sha256 over every (relative path, file sha256) of a file or folder (hidden files and folders, such
-as caches, left out). File digests are cached by (absolute path, size, mtime) in one JSON file, so a
-large unchanged folder is hashed once, not at every plan.
+as caches, left out). File digests are cached by (absolute path, size, mtime, inode, ctime) in one
+JSON file, so a large unchanged folder is hashed once, not at every plan. mtime alone can be put back
+after an edit (`touch -r`); ctime cannot be set by a user and changes with every write or rename,
+and a file replaced by another gets another inode. ``verify=True`` (`saerl plan --verify`) rehashes
+every file regardless of the cache.
 """
 
 from __future__ import annotations
@@ -27,23 +30,34 @@ def _files(root: Path) -> list[Path]:
     )
 
 
-class FingerprintCache:
-    """File digests by (path, size, mtime_ns); saved atomically, shared by concurrent planners."""
+VERIFY = False
+"""Set by `saerl plan --verify`: every cache of this process rehashes every file."""
 
-    def __init__(self, path: Path | None) -> None:
+
+class FingerprintCache:
+    """File digests by (path, size, mtime_ns, inode, ctime_ns); saved atomically, shared by
+    concurrent planners. ``verify``: trust no cached digest (each file is hashed again)."""
+
+    def __init__(self, path: Path | None, verify: bool | None = None) -> None:
         self.path = path
+        self.verify = VERIFY if verify is None else verify
         self._data: dict[str, str] = {}
         self._dirty = False
         if path is not None and path.is_file():
             try:
-                self._data = json.loads(path.read_text())
-            except (json.JSONDecodeError, OSError):
-                self._data = {}  # a torn cache is only a cache: start again
+                loaded = json.loads(path.read_text())
+            except (json.JSONDecodeError, OSError, UnicodeDecodeError):
+                loaded = {}
+            # A torn or foreign cache (not a mapping of strings) is only a cache: start again.
+            if isinstance(loaded, dict) and all(isinstance(v, str) for v in loaded.values()):
+                self._data = loaded
+            else:
+                self._dirty = True
 
     def digest(self, f: Path) -> str:
         st = f.stat()
-        key = f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-        if key not in self._data:
+        key = f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{st.st_ctime_ns}"
+        if self.verify or key not in self._data:
             self._data[key] = sha256_file(f)
             self._dirty = True
         return self._data[key]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from saerl.data.config import DataConfig, FieldMap
-from saerl.data.records import DataError, LoadReport, Record, check_text
+from saerl.data.records import DataError, LoadReport, Record, check_text, unclean_text
 
 # Suffix -> `datasets` builder name.
 FILE_BUILDERS = {
@@ -103,6 +103,7 @@ def map_rows(
         reason = check_text(mapped["prompt"], "prompt", cfg.max_prompt_chars) or check_text(
             mapped["answer"], "answer", cfg.max_prompt_chars
         )
+        reason = reason or unclean_extras(mapped)
         if reason:
             report.skip(reason, i)
             continue
@@ -126,6 +127,19 @@ def map_rows(
         )
         report.kept += 1
     return records, report
+
+
+def unclean_extras(mapped: Mapped) -> str | None:
+    """The id, topic and text values of meta must be writable text too (a lone surrogate would
+    crash the writer later, naming neither file nor line)."""
+    fields = {"id": mapped.get("id"), "topic": mapped.get("topic")}
+    fields |= {f"meta_{k}": v for k, v in (mapped.get("meta") or {}).items()}
+    for name, value in fields.items():
+        if not isinstance(value, str) or not (reason := unclean_text(value, name)):
+            continue
+        if name in ("id", "topic") or reason.startswith("invalid_unicode"):  # a meta text may hold \f
+            return reason
+    return None
 
 
 # ------------------------------------------------------------------ mappings (row -> fields | reason)
@@ -270,6 +284,8 @@ def read_jsonl(path: Path) -> tuple[list[Row | Skip], list[int], list[str]]:
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
+    check_not_compressed(path, data[:6])
+    data = data.removeprefix(UTF8_BOM)  # editors on Windows write one; it belongs to no row
     if not data.strip():
         raise DataError(f"{path}: the file is empty")
     rows: list[Row | Skip] = []
@@ -295,10 +311,55 @@ def read_jsonl(path: Path) -> tuple[list[Row | Skip], list[int], list[str]]:
     return rows, lines, list(columns)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+COMPRESSED = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ": "xz",
+    b"PK\x03\x04": "zip",
+    b"(\xb5/\xfd": "zstd",
+}
+
+
+def check_not_compressed(path: Path, head: bytes) -> None:
+    """A compressed file is refused as what it is (not as rows of bad encoding)."""
+    for magic, kind in COMPRESSED.items():
+        if head.startswith(magic) and (kind != "bzip2" or head[3:4].isdigit()):  # BZh + block size
+            raise DataError(
+                f"{path}: a {kind}-compressed file; decompress it and point data.source at the "
+                f"uncompressed file (expected {', '.join(sorted(FILE_BUILDERS))})"
+            )
+
+
+def check_json_layout(path: Path) -> None:
+    """A .json file must be an array of row objects (or one object per line): a single JSON object
+    (e.g. {"data": [...]}) is refused naming its keys, instead of reading as one row without the
+    expected columns."""
+    with path.open("rb") as fh:
+        head = fh.read(4096).removeprefix(UTF8_BOM).lstrip()
+    if not head.startswith(b"{") or path.stat().st_size > 512 * 2**20:
+        return
+    try:
+        whole = json.loads(path.read_bytes().removeprefix(UTF8_BOM))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # JSON lines (one object per line): that is a row layout datasets reads
+    if isinstance(whole, dict):
+        keys = ", ".join(list(map(str, whole))[:8])
+        raise DataError(
+            f"{path}: one JSON object (keys: {keys}), not rows; expected an array of row objects "
+            "([{...}, ...]) or one row object per line"
+        )
+
+
 def _read_rows(source: str, split: str) -> tuple[Iterable[Row], list[str]]:
     import datasets  # heavy: imported only when a real source is read
 
     path = Path(source)
+    if path.is_file():
+        with path.open("rb") as fh:
+            check_not_compressed(path, fh.read(6))
+        if path.suffix.lower() == ".json":
+            check_json_layout(path)
     try:
         if path.is_dir():
             ds = datasets.load_from_disk(str(path))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -67,6 +68,11 @@ class LoadReport:
         return "\n".join(lines)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""C0 control characters other than tab, newline and carriage return (NUL among them): no prompt
+or answer holds them; a tokenizer would pass them to the model as they are."""
+
+
 def check_text(value: Any, name: str, max_chars: int) -> str | None:
     """Why ``value`` is not a usable text field, or None when it is."""
     if value is None:
@@ -77,6 +83,18 @@ def check_text(value: Any, name: str, max_chars: int) -> str | None:
         return f"empty_{name}"
     if len(value) > max_chars:
         return f"absurd_length_{name}"
+    return unclean_text(value, name)
+
+
+def unclean_text(value: str, name: str) -> str | None:
+    """A text that is not clean text: control characters, or code points that are not Unicode
+    scalar values (a lone surrogate such as JSON's "\\ud800", which no UTF-8 file can hold)."""
+    if _CONTROL.search(value):
+        return f"control_characters_{name}"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"invalid_unicode_{name}"
     return None
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from saerl.config import ConfigError, SaerlConfig, load_experiment
+from saerl.configlib import load_yaml
 from saerl.launch.graph import StageGraph
 
 
@@ -40,7 +41,7 @@ def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
     """Parse a sweep file; ``extra`` overrides apply to every point (e.g. rl.steps=20)."""
     path = Path(path)
     try:
-        spec = yaml.safe_load(path.read_text()) or {}
+        spec = load_yaml(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read sweep file ({exc})") from exc
     if not isinstance(spec, dict):
@@ -59,6 +60,8 @@ def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
             f"{path}: unknown sweep key(s) {sorted(unknown)}; use name, config, overrides, grid"
         )
     grid: dict[str, list[Any]] = spec.get("grid") or {}
+    if not grid:  # an empty file or grid would otherwise be one run of the default config
+        raise ConfigError(f"{path}: no grid: nothing to sweep (a sweep needs grid: {{key: [values, ...]}})")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{path}: grid.{key} must be a non-empty list")
@@ -78,7 +81,7 @@ def _base_file(sweep_path: Path, name: str) -> dict[str, Any]:
     """The mapping of a base config file named by a sweep (relative to the sweep file)."""
     base = (sweep_path.parent / name).resolve() if not Path(name).is_absolute() else Path(name)
     try:
-        tree = yaml.safe_load(base.read_text()) or {}
+        tree = load_yaml(base.read_text()) or {}
     except OSError as exc:
         raise ConfigError(f"{sweep_path}: config {name}: cannot read {base} ({exc.strerror})") from None
     except yaml.YAMLError as exc:
