@@ -294,3 +294,20 @@ def test_every_argument_of_a_rendered_job_is_quoted_so_none_is_shell_code(tmp_pa
     out = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=True)
     assert evil in out.stdout.splitlines() and "a b" in out.stdout.splitlines()
     assert not (tmp_path / "pwned").exists()
+
+
+def test_a_read_only_store_is_one_line_too(tmp_path):
+    """A store on a read-only mount (root ignores permission bits, so a mount is the honest way).
+    Where this machine allows no mount, the full-disk test above covers the same code path."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True
+    ).returncode:
+        pytest.skip("this machine allows no mount (not root, or no CAP_SYS_ADMIN)")
+    try:
+        out = saerl("data", f"store_dir={folder / 'store'}")
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "EROFS" in out.stderr and "nothing was published" in out.stderr
