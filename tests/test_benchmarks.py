@@ -193,7 +193,7 @@ def test_score_greedy_accuracy_and_avg_at_k(tmp_path):
 
 
 def test_multiple_answers_split_outside_brackets_only():
-    from saerl.data.benchmarks import split_top_level
+    from saerl.data.answers import split_top_level
 
     assert split_top_level("$3$, $-3$") == ["$3$", "$-3$"]
     assert split_top_level("$(1,2)$, $(3,4)$") == ["$(1,2)$", "$(3,4)$"]

@@ -27,14 +27,14 @@ tables report them. `score` computes both from completions; generating them is t
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from saerl.data.answers import final_boxes, gold_answers, predicted_answers
 from saerl.data.config import DataConfig
-from saerl.data.grading import grade_math
+from saerl.data.grading import equivalent, grade_math
 from saerl.data.loaders import Mapped, Row, _read_rows, last_boxed, map_rows, read_jsonl
 from saerl.data.records import DataError, LoadReport, Record, instructed, read_records, write_records
 from saerl.store import Artifact, BuildContext
@@ -56,6 +56,8 @@ class Benchmark:
     samples: int
     """k of avg@k (1: greedy accuracy only)."""
     mapper: Callable[[Row], Mapped | str]
+    expects: str = ""
+    """The layouts read, as columns (for the error when a file has none of them)."""
 
 
 def _text(value: Any) -> str | None:
@@ -102,11 +104,16 @@ def _problem_answer(row: Row) -> Mapped | str:
 
 
 def _question_answer(row: Row) -> Mapped | str:
-    """AMC 2023 (id, question, answer as a float) and Minerva Math (question, answer)."""
+    """AMC 2023 (id, question, answer as a float) and Minerva Math: the hub copy (question, answer)
+    or the evaluation-harness copy (problem, solution, type, idx), whose answer is the last
+    \\boxed{} of the solution, as the reference evaluation reads it."""
     answer = _text(row.get("answer"))
+    if not answer and isinstance(row.get("solution"), str):
+        answer = last_boxed(row["solution"])
     if not answer:
         return "missing_answer"
-    return {"id": _text(row.get("id")), "prompt": _statement(row), "answer": _strip_dollars(answer)}
+    rid = _text(row.get("id")) if row.get("id") is not None else _text(row.get("idx"))
+    return {"id": rid, "prompt": _statement(row), "answer": _strip_dollars(answer)}
 
 
 def _olympiad(row: Row) -> Mapped | str:
@@ -115,14 +122,18 @@ def _olympiad(row: Row) -> Mapped | str:
         finals = [finals]
     if not isinstance(finals, (list, tuple)) or not finals:
         return "missing_answer"
-    answers = [str(a).strip() for a in finals if str(a).strip()]
-    if not answers:
+    texts = [str(a).strip() for a in finals if str(a).strip()]
+    if not texts:
         return "missing_answer"
-    multiple = bool(row.get("is_multiple_answer")) or len(answers) > 1
-    if multiple and len(answers) == 1:  # "$3$, $-3$" written as one string
-        answers = split_top_level(answers[0])
-    answers = [_strip_dollars(a) for a in answers]
-    meta = {"unit": _text(row.get("unit")) or "", "multiple": multiple, "subfield": row.get("subfield")}
+    multiple = bool(row.get("is_multiple_answer")) or len(texts) > 1
+    # One string may hold several answers ("$3$, $-3$"; "$f(n)=n$, $g(n)=1$" even when not flagged);
+    # a prose answer stays one answer.
+    answers = [a for text in texts for a in gold_answers(text, multiple)]
+    meta = {
+        "unit": _text(row.get("unit")) or "",
+        "multiple": len(answers) > 1,
+        "subfield": row.get("subfield"),
+    }
     return {
         "id": _text(row.get("id")),
         "prompt": row.get("question"),
@@ -131,33 +142,52 @@ def _olympiad(row: Row) -> Mapped | str:
     }
 
 
-def split_top_level(text: str, separators: str = ",;") -> list[str]:
-    """``text`` split at separators outside brackets and $...$ math: "$3$, $(1,2)$" -> 2 parts."""
-    parts, depth, math, start = [], 0, False, 0
-    for i, ch in enumerate(text):
-        if ch == "$":
-            math = not math
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch in separators and depth == 0 and not math:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return [p.strip() for p in parts if p.strip()]
-
-
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in (
-        Benchmark("gsm8k", "openai/gsm8k", "main", "test", 1, _gsm8k),
-        Benchmark("math500", "HuggingFaceH4/MATH-500", None, "test", 1, _math500),
-        Benchmark("aime24", "HuggingFaceH4/aime_2024", None, "train", 16, _problem_answer),
-        Benchmark("aime25", "math-ai/aime25", None, "test", 16, _problem_answer),
-        Benchmark("amc23", "math-ai/amc23", None, "test", 16, _question_answer),
-        Benchmark("minerva", "math-ai/minervamath", None, "test", 1, _question_answer),
-        Benchmark("olympiadbench", "Hothan/OlympiadBench", "OE_TO_maths_en_COMP", "train", 1, _olympiad),
+        Benchmark("gsm8k", "openai/gsm8k", "main", "test", 1, _gsm8k, "question, answer ('... #### n')"),
+        Benchmark(
+            "math500",
+            "HuggingFaceH4/MATH-500",
+            None,
+            "test",
+            1,
+            _math500,
+            "problem with answer, or with a solution holding \\boxed{}",
+        ),
+        Benchmark(
+            "aime24",
+            "HuggingFaceH4/aime_2024",
+            None,
+            "train",
+            16,
+            _problem_answer,
+            "problem or question, answer",
+        ),
+        Benchmark(
+            "aime25", "math-ai/aime25", None, "test", 16, _problem_answer, "problem or question, answer"
+        ),
+        Benchmark(
+            "amc23", "math-ai/amc23", None, "test", 16, _question_answer, "question or problem, answer"
+        ),
+        Benchmark(
+            "minerva",
+            "math-ai/minervamath",
+            None,
+            "test",
+            1,
+            _question_answer,
+            "question, answer (hub) or problem, solution holding \\boxed{} (evaluation harness)",
+        ),
+        Benchmark(
+            "olympiadbench",
+            "Hothan/OlympiadBench",
+            "OE_TO_maths_en_COMP",
+            "train",
+            1,
+            _olympiad,
+            "question, final_answer (a list), is_multiple_answer, unit",
+        ),
     )
 }
 
@@ -175,12 +205,19 @@ def load_benchmark(name: str, source: str | None = None) -> tuple[list[Record], 
     where = source or b.hub_id
     path = Path(where)
     if path.is_file() and path.suffix.lower() == ".jsonl":
-        rows, lines, _ = read_jsonl(path)
-        return map_rows(rows, b.mapper, DataConfig(source=where), name, positions=lines, unit="lines")
-    if source is None:
-        return map_rows(_hub_rows(b), b.mapper, DataConfig(source=where), name)
-    table, _ = _read_rows(where, b.split)
-    return map_rows(table, b.mapper, DataConfig(source=where), name)
+        rows, lines, columns = read_jsonl(path)
+        records, report = map_rows(
+            rows, b.mapper, DataConfig(source=where), name, positions=lines, unit="lines"
+        )
+    elif source is None:
+        table = _hub_rows(b)
+        columns = list(table.column_names)
+        records, report = map_rows(table, b.mapper, DataConfig(source=where), name)
+    else:
+        table, columns = _read_rows(where, b.split)
+        records, report = map_rows(table, b.mapper, DataConfig(source=where), name)
+    report.columns = list(columns)
+    return records, report
 
 
 def _hub_rows(b: Benchmark) -> Any:
@@ -207,28 +244,26 @@ def with_instruction(prompt: str) -> str:
     return instructed(prompt, ANSWER_INSTRUCTION)
 
 
-def _without_unit(prediction: str, unit: str) -> str:
-    if not unit:
-        return prediction
-    for form in (f"\\text{{ {unit}}}", f"\\text{{{unit}}}", f"\\mathrm{{{unit}}}", unit):
-        prediction = prediction.replace(form, "")
-    return prediction
-
-
 def grade(completion: str, record: Record) -> bool:
-    """math-verify on the completion's final answer (its last \\boxed{}, else the whole text);
-    for multiple answers every reference must be matched by one predicted answer."""
-    boxed = last_boxed(completion)
-    prediction = _without_unit(boxed if boxed is not None else completion, str(record.meta.get("unit") or ""))
+    """The completion's final answer against the record's: the boxes of its final sentence (one
+    box: its content; several, boxed one by one: each an answer), else its text after '####', else
+    the whole completion (math-verify finds the last expression). For several answers (a multiple-
+    answer problem), every reference must be matched by one predicted answer, in any order."""
+    unit = str(record.meta.get("unit") or "")
     references = record.answer.split(MULTI_SEPARATOR)
+    boxes = final_boxes(completion)
     if len(references) == 1:
-        return grade_math(f"\\boxed{{{prediction}}}" if boxed is not None else prediction, references[0])
-    parts = split_top_level(re.sub(r"\\text\{\s*and\s*\}|\band\b", ",", prediction))
+        if not boxes:
+            return grade_math(completion, references[0])
+        return equivalent(boxes[-1], references[0], unit)
+    if not boxes:
+        return False
+    parts = boxes if len(boxes) > 1 else predicted_answers(boxes[0])
     if len(parts) != len(references):
         return False
     unmatched = list(references)
     for part in parts:
-        hit = next((r for r in unmatched if grade_math(f"\\boxed{{{part}}}", r)), None)
+        hit = next((r for r in unmatched if equivalent(part, r, unit)), None)
         if hit is None:
             return False
         unmatched.remove(hit)
@@ -261,8 +296,10 @@ def build_benchmarks(
     for name, source in params["benchmarks"].items():
         records, report = load_benchmark(name, source or None)
         if not records:
+            found = ", ".join(report.columns) or "none"
             raise DataError(
-                f"benchmark {name} ({source or benchmark(name).hub_id}): no usable rows\n{report.summary()}"
+                f"benchmark {name} ({source or benchmark(name).hub_id}): no usable rows; columns found: "
+                f"{found}; expected: {benchmark(name).expects}\n{report.summary()}"
             )
         write_records(ctx.path / f"{name}.jsonl", records)
         sizes[name], skipped[name] = len(records), dict(report.skipped)

@@ -11,6 +11,20 @@ import re
 import threading
 from collections.abc import Callable
 
+from saerl.data.answers import (
+    as_number,
+    clean,
+    close,
+    e_notation_gold,
+    final_boxes,
+    interval_of_inequality,
+    is_prose,
+    leading_math,
+    looks_like_interval,
+    percent_free,
+    strip_math_delimiters,
+)
+
 FINAL_MARKER = "####"
 _INT_AFTER_MARKER = re.compile(r"####\s*(-?\d[\d,]*)")
 _INT = re.compile(r"\s*-?\d+\s*")
@@ -42,18 +56,60 @@ def grade_int(completion: str, reference: str) -> bool:
 def grade_math(completion: str, reference: str) -> bool:
     """math-verify equivalence between the reference and the completion's final answer.
 
-    The prediction is the text after '####' when present, else the whole completion (math-verify
-    then looks for \\boxed{} and the last expression itself).
+    The prediction is the text after '####' when present, else the completion's last \\boxed{} (of
+    its final sentence), else the whole completion (math-verify then looks for the last expression
+    itself). Both sides lose the typesetting that carries no value first (saerl.data.answers), and
+    a reference in e-notation is compared as a number.
     """
+    pred_text = final_answer_text(completion)
+    if pred_text is None:
+        boxes = final_boxes(completion)
+        pred_text = boxes[-1] if boxes else None
+    if pred_text is None:
+        return _verify(_gold_text(reference), completion)
+    return equivalent(pred_text, reference)
+
+
+def equivalent(prediction: str, gold: str, unit: str = "") -> bool:
+    """One predicted answer (no box around it) against one gold answer; ``unit``: the gold's unit,
+    which a prediction may write or leave out."""
+    if (value := e_notation_gold(gold)) is not None:
+        number = as_number(_without_unit(prediction, unit))
+        return number is not None and close(number, value)
+    if is_prose(gold):  # graded on the mathematics it states, whether or not the prose is repeated
+        gold, prediction = leading_math(gold), leading_math(strip_math_delimiters(prediction))
+    gold_clean = clean(strip_math_delimiters(gold))
+    pred = clean(strip_math_delimiters(_without_unit(prediction, unit)))
+    if "%" in gold_clean or unit.strip() in ("%", "\\%"):
+        gold_clean, pred = percent_free(gold_clean), percent_free(pred)
+    if looks_like_interval(gold_clean) and (interval := interval_of_inequality(pred)):
+        pred = interval
+    if not pred or not gold_clean:
+        return False
+    return _verify(f"${gold_clean}$", f"${pred}$")
+
+
+def _without_unit(prediction: str, unit: str) -> str:
+    unit = unit.strip()
+    if not unit or unit in ("%", "\\%"):
+        return prediction
+    for form in (f"\\text{{ {unit}}}", f"\\text{{{unit}}}", f"\\mathrm{{{unit}}}", f"\\mathrm{{~{unit}}}"):
+        prediction = prediction.replace(form, "")
+    return prediction.replace(unit, "") if prediction.rstrip().endswith(unit) else prediction
+
+
+def _gold_text(reference: str) -> str:
+    gold = clean(strip_math_delimiters(reference))
+    return f"${gold}$"
+
+
+def _verify(gold_text: str, pred_text: str) -> bool:
     from math_verify import parse, verify  # lazy: pulls sympy
 
     # math-verify's timeouts use SIGALRM, which only works on the main thread (other threads: grade
     # through saerl.data.grading_pool.grade_limited).
     on_main = threading.current_thread() is threading.main_thread()
     timeout = MATH_VERIFY_TIMEOUT_S if on_main else None
-    gold_text = reference if "$" in reference or "\\boxed" in reference else f"${reference}$"
-    pred_text = final_answer_text(completion)
-    pred_text = completion if pred_text is None else pred_text
     try:
         gold = parse(gold_text, parsing_timeout=timeout)
         pred = parse(pred_text, parsing_timeout=timeout)

@@ -52,6 +52,8 @@ class LoadReport:
     """What ``examples`` count: 'rows' (0-based row index) or 'lines' (1-based line of a jsonl file)."""
     missing: Counter[str] = field(default_factory=Counter)
     """Kept rows whose optional field had a non-finite number (NaN, inf), stored as missing (None)."""
+    columns: list[str] = field(default_factory=list)
+    """The columns the source had (for errors naming what was found)."""
 
     def skip(self, reason: str, row: int) -> None:
         self.skipped[reason] += 1
