@@ -559,8 +559,26 @@ def _saerl_interpretation(ctx: ReportContext, path: Path, info: dict[str, Any]) 
     return md
 
 
+def section_paired(ctx: ReportContext) -> list[str]:
+    """Vanilla and SAERL of one replicate as a pair (analysis/paired.py), where runs declare one."""
+    from analysis.paired import paired_table
+
+    table = paired_table(ctx.ok, FULL)
+    if table.empty:
+        return []
+    return [
+        "## Paired comparison (SAERL - vanilla, one pair per replicate)",
+        "",
+        "Each replicate re-draws the whole pipeline (SAE, labels, clusters, probes, curriculum, RL seed); "
+        "differences are per pair, intervals are Student t over pairs, the sign test is exact.",
+        "",
+        tables.write(table, ctx.out, "paired", "SAERL - vanilla per pair (points), over pairs"),
+    ]
+
+
 SECTIONS = (
     section_main,
+    section_paired,
     section_convergence,
     section_transfer,
     section_ablations,

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-CONDITION = ("sweep", "source_model", "target_model", "family", "scale", "method", "rho", "seed")
+CONDITION = ("sweep", "source_model", "target_model", "family", "scale", "method", "rho", "seed", "replicate")
 COLUMNS = ("run", *CONDITION, "step", "metric", "value")
 READ_KEYS = (*CONDITION, "variant")
 """What sources read of a run's condition: the columns, and the variant folded into the method."""

@@ -8,7 +8,7 @@ values it needs from others) through the stage graph (``saerl.launch.graph``). T
 from __future__ import annotations
 
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,13 @@ class SaerlConfig:
     """Where studies and reports (JSON, markdown, figures) are written."""
     seed: int = 0
     """Global seed; stages derive their own seeds from their section's `seed` fields."""
+    replicate: int = 0
+    """A re-draw of the whole pipeline's randomness: replicate r > 0 offsets every pipeline seed by
+    r (the SAE's init, shuffling and held-out prompts; the rollout-label subset and sampling;
+    k-means; the quality probe and its negatives; the curriculum's order and tie-breaks; the RL
+    run), so each replicate is an independent pipeline with its own keys, and vanilla and SAERL of
+    one replicate form a pair (analysis/paired.py). 0 keeps the seeds as configured. The warm-start
+    models and the data are shared: they are the experiment's fixed inputs."""
     device: str = "auto"
     """'auto' (cuda if available, else cpu), 'cpu', or 'cuda[:N]'."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -67,6 +74,28 @@ class SaerlConfig:
                 "curriculum.mode=coverage: learnability reads the difficulty proxy as a failure rate, "
                 "so it needs signals.difficulty.labels=rollouts (dataset difficulty levels are no rate)"
             )
+
+
+def replicated(cfg: SaerlConfig) -> SaerlConfig:
+    """The seeds replicate ``cfg.replicate`` runs with (see ``SaerlConfig.replicate``); the stage
+    graph builds every node from this, while the config a run records keeps the seeds as given."""
+    r = cfg.replicate
+    if not r:
+        return cfg
+    s = cfg.signals
+    signals = replace(
+        s,
+        diversity=replace(s.diversity, seed=s.diversity.seed + r),
+        difficulty=replace(s.difficulty, seed=s.difficulty.seed + r),
+        quality=replace(s.quality, seed=s.quality.seed + r),
+    )
+    return replace(
+        cfg,
+        sae=replace(cfg.sae, seed=cfg.sae.seed + r),
+        signals=signals,
+        curriculum=replace(cfg.curriculum, seed=cfg.curriculum.seed + r),
+        rl=replace(cfg.rl, seed=cfg.rl.seed + r),
+    )
 
 
 def load_experiment(

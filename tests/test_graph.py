@@ -152,3 +152,46 @@ def test_tiny_overrides_plan_cleanly():
     assert [n.stage for n in topological([graph.features])] == [
         "data", "tokenizer", "model", "activations", "sae", "features",
     ]  # fmt: skip
+
+
+def test_a_replicate_redraws_every_seeded_node_and_a_job_replans_the_same_keys(tmp_path):
+    """replicate r offsets the seeds of the SAE, the labels, k-means, the probes, the curriculum and
+    the RL run: every one of those nodes gets a new key, the warm-start models and data do not; a
+    job, which re-plans from the config the run records, finds the same keys (no second offset)."""
+    from saerl.config import SaerlConfig, load_experiment, to_dict
+    from saerl.configlib import load_config
+    from saerl.launch.graph import StageGraph
+
+    base = [f"store_dir={tmp_path}", "curriculum.mode=saerl"]
+    g0, g1 = (StageGraph(load_experiment(overrides=[*base, f"replicate={r}"])) for r in (0, 1))
+    for stage in ("sae", "activations", "signals", "curriculum"):
+        assert getattr(g0, stage).key != getattr(g1, stage).key, stage
+    assert g0.labels("train", 600).key != g1.labels("train", 600).key
+    assert g0.run.params["name"] != g1.run.params["name"] and "-r1-" in g1.run.params["name"]
+    assert g1.run.params["rl"].seed == 1 and g1.run.params["config"]["rl"]["seed"] == 0
+    for stage in ("data", "tokenizer", "target"):
+        assert getattr(g0, stage).key == getattr(g1, stage).key, stage
+    again = StageGraph(load_config(SaerlConfig, base=to_dict(g1.cfg)))
+    assert again.run.key == g1.run.key and again.sae.key == g1.sae.key
+    vanilla = [
+        StageGraph(load_experiment(overrides=[f"store_dir={tmp_path}", f"replicate={r}"])) for r in (0, 1)
+    ]
+    assert vanilla[0].curriculum.key != vanilla[1].curriculum.key  # the vanilla order is redrawn too
+
+
+def test_saerl_plan_shows_one_curriculum_per_replicate(tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    sweep = tmp_path / "rep.yaml"
+    grid = {"replicate": [1, 2, 3], "curriculum.mode": ["vanilla", "saerl"]}
+    sweep.write_text(
+        yaml.safe_dump({"name": "rep", "overrides": [f"store_dir={tmp_path / 'st'}"], "grid": grid})
+    )
+    out = subprocess.run([sys.executable, "-m", "saerl", "plan", str(sweep)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    runs = [line.split() for line in out.stdout.split("runs and what they need")[1].splitlines()[1:7]]
+    curricula = {(row[0].split("-")[1], row[2]) for row in runs}  # (method, curriculum key)
+    assert len(curricula) == 6  # every replicate draws its own vanilla order and its own SAERL curriculum

@@ -99,6 +99,22 @@ def assert_same_final_checkpoint(run: Path, twin) -> None:
     assert max(r.get("train/grad_norm", 0) for r in rows) > 0  # the weights moved
 
 
+def start_interrupted_run(tmp_path: Path, store: Path, name: str) -> tuple[Path, Path, str]:
+    """Submit the INTERRUPTED run in its own sweep and wait until it has saved checkpoint 4:
+    (sweep file, run folder, job id)."""
+    runs = tmp_path / "runs"
+    sweep = write_sweep(tmp_path / f"{name}.yaml", name, store, runs, INTERRUPTED, {"rl.seed": [7]})
+    assert make_sweep(sweep).returncode == 0
+    (job,) = [j for j, label in sweep_jobs(store, name).items() if label.startswith("run ")]
+    deadline, run = time.time() + 400, None
+    while time.time() < deadline and run is None:
+        found = list((runs / name).glob("qwen2-xs-vanilla-s7-*/checkpoints/checkpoint-4/trainer_state.json"))
+        run = found[0].parents[2] if found else None
+        time.sleep(0.5)
+    assert run is not None, f"run did not reach checkpoint 4: {job_states([job])}"
+    return sweep, run, job
+
+
 def assert_history_agrees(run: Path, n_steps: int) -> None:
     """metrics.jsonl, the W&B offline history (every attempt) and order.jsonl agree step for step:
     the same rows in metrics.jsonl and W&B (the last per step), every step trained and scored."""
@@ -200,16 +216,8 @@ def test_a_requeued_run_resumes_and_trains_every_batch_once(cluster_sweep, twin,
     from saerl.curriculum.stage import read_curriculum
 
     _, store, _, _, _ = cluster_sweep
-    runs, n_steps = tmp_path / "runs", N_STEPS
-    sweep = write_sweep(tmp_path / "rq.yaml", "rq", store, runs, INTERRUPTED, {"rl.seed": [7]})
-    assert make_sweep(sweep).returncode == 0
-    (job,) = [j for j, label in sweep_jobs(store, "rq").items() if label.startswith("run ")]
-    deadline, run = time.time() + 400, None
-    while time.time() < deadline and run is None:
-        found = list((runs / "rq").glob("qwen2-xs-vanilla-s7-*/checkpoints/checkpoint-4/trainer_state.json"))
-        run = found[0].parents[2] if found else None
-        time.sleep(0.5)
-    assert run is not None, f"run did not reach checkpoint 4: {job_states([job])}"
+    n_steps = N_STEPS
+    _, run, job = start_interrupted_run(tmp_path, store, "rq")
     subprocess.run(["scontrol", "requeue", job], check=True)
     states = wait_for(store, "rq", timeout=500)
     assert states[job] == "COMPLETED"
@@ -355,16 +363,8 @@ def test_a_preempted_run_reads_requeued_not_failed_and_finishes_on_its_next_atte
     requeues the job; status.json says `requeued` in between (not `failed / SystemExit`), the log
     says so in one line without a traceback, and the next attempt finishes the run."""
     _, store, _, _, _ = cluster_sweep
-    runs, n_steps = tmp_path / "runs", N_STEPS
-    sweep = write_sweep(tmp_path / "pre.yaml", "pre", store, runs, INTERRUPTED, {"rl.seed": [7]})
-    assert make_sweep(sweep).returncode == 0
-    (job,) = [j for j, label in sweep_jobs(store, "pre").items() if label.startswith("run ")]
-    deadline, run = time.time() + 400, None
-    while time.time() < deadline and run is None:
-        found = list((runs / "pre").glob("qwen2-xs-vanilla-s7-*/checkpoints/checkpoint-4/trainer_state.json"))
-        run = found[0].parents[2] if found else None
-        time.sleep(0.5)
-    assert run is not None, f"run did not reach checkpoint 4: {job_states([job])}"
+    n_steps = N_STEPS
+    _, run, job = start_interrupted_run(tmp_path, store, "pre")
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
     seen, deadline = set(), time.time() + 120
     while time.time() < deadline and "requeued" not in seen:
@@ -432,15 +432,8 @@ def test_a_run_killed_with_sigkill_resumes_on_resubmit_with_one_history(cluster_
     import signal
 
     _, store, _, _, _ = cluster_sweep
-    runs, n_steps = tmp_path / "runs", N_STEPS
-    sweep = write_sweep(tmp_path / "k9.yaml", "k9", store, runs, INTERRUPTED, {"rl.seed": [7]})
-    assert make_sweep(sweep).returncode == 0
-    deadline, run = time.time() + 400, None
-    while time.time() < deadline and run is None:
-        found = list((runs / "k9").glob("qwen2-xs-vanilla-s7-*/checkpoints/checkpoint-4/trainer_state.json"))
-        run = found[0].parents[2] if found else None
-        time.sleep(0.5)
-    assert run is not None, "run did not reach checkpoint 4"
+    n_steps = N_STEPS
+    sweep, run, _ = start_interrupted_run(tmp_path, store, "k9")
     pid = int((run / ".lock").read_text().split()[1])
     os.kill(pid, signal.SIGKILL)
     wait_for(store, "k9", timeout=300)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from saerl.config import SaerlConfig, to_dict
+from saerl.config import SaerlConfig, replicated, to_dict
 from saerl.configlib import flat_dict
 from saerl.curriculum import stage as curriculum_stage
 from saerl.data import benchmarks as benchmarks_stage
@@ -115,7 +115,7 @@ class Node:
 
 
 # Short names of sweep keys in run folder names; other keys use their last dotted part.
-NAME_PARTS = {"rl.target_model", "curriculum.mode", "rl.seed", "name"}
+NAME_PARTS = {"rl.target_model", "curriculum.mode", "rl.seed", "replicate", "name"}
 
 
 def run_name(cfg: SaerlConfig, varying: Sequence[str] = ()) -> str:
@@ -126,7 +126,8 @@ def run_name(cfg: SaerlConfig, varying: Sequence[str] = ()) -> str:
     method = "sft" if cfg.rl.algorithm == "sft" else cfg.curriculum.mode
     parts = [Path(str(cfg.rl.target_model)).name, method]
     parts += [f"{k.rsplit('.', 1)[-1]}{flat[k]}" for k in varying if k not in NAME_PARTS and k in flat]
-    parts += [f"s{cfg.rl.seed}", rl_run.identity_hash(config)]
+    parts += [f"s{cfg.rl.seed}"] + ([f"r{cfg.replicate}"] if cfg.replicate else [])
+    parts += [rl_run.identity_hash(config)]
     return "".join(c if c.isalnum() or c in "_.-" else "_" for c in "-".join(parts))
 
 
@@ -135,6 +136,9 @@ class StageGraph:
 
     def __init__(self, cfg: SaerlConfig, varying: Sequence[str] = ()) -> None:
         self.cfg = cfg
+        """The config as given (what runs record and jobs carry)."""
+        self.eff = replicated(cfg)
+        """The same with its replicate's seeds: every node's params are built from it."""
         self.varying = tuple(varying)
         self.grader = resolve_grader_kind(cfg.data.grader, cfg.data.source)
         self.prints = FingerprintCache(Path(cfg.store_dir) / ".fingerprints.json")
@@ -145,8 +149,8 @@ class StageGraph:
 
     @functools.cached_property
     def data(self) -> Node:
-        params: dict[str, Any] = {"data": self.cfg.data}
-        source = self.cfg.data.source
+        params: dict[str, Any] = {"data": self.eff.data}
+        source = self.eff.data.source
         if source != "arith" and (fp := self.content(source)):
             params["source_content"] = fp  # an edited file is new data
         elif source != "arith" and (rev := hub_revision(source, "dataset")):
@@ -156,7 +160,7 @@ class StageGraph:
     @functools.cached_property
     def benchmarks(self) -> Node | None:
         """The named benchmark sets the runs evaluate (None: none named)."""
-        rl = self.cfg.rl
+        rl = self.eff.rl
         if not rl.eval_benchmarks:
             return None
         sources = {name: rl.benchmark_files.get(name, "") for name in rl.eval_benchmarks}
@@ -172,7 +176,7 @@ class StageGraph:
 
     @functools.cached_property
     def tokenizer(self) -> Node:
-        return Node("tokenizer", "tokenizer", {"tokenizer": self.cfg.models.tokenizer}, {"data": self.data})
+        return Node("tokenizer", "tokenizer", {"tokenizer": self.eff.models.tokenizer}, {"data": self.data})
 
     @functools.cache  # noqa: B019 - one graph per config, kept for the life of a plan
     def model(self, name: str) -> Node:
@@ -190,22 +194,22 @@ class StageGraph:
         return Node("model", f"model {name}", {"name": name}, external=name, external_key=key)
 
     def models(self) -> list[Node]:
-        return [self.model(spec.name) for spec in self.cfg.models.selected()]
+        return [self.model(spec.name) for spec in self.eff.models.selected()]
 
     @functools.cached_property
     def source(self) -> Node:
-        return self.model(self.cfg.activations.source_model)
+        return self.model(self.eff.activations.source_model)
 
     @functools.cached_property
     def activations(self) -> Node:
         # The SAE's held-out prompts are drawn with the SAE seed, so it is part of this key.
-        params = {"activations": self.cfg.activations, "holdout_seed": self.cfg.sae.seed}
+        params = {"activations": self.eff.activations, "holdout_seed": self.eff.sae.seed}
         return Node("activations", "activations", params, {"data": self.data, "source": self.source})
 
     @functools.cached_property
     def sae(self) -> Node:
-        params = {"sae": self.cfg.sae, "activations": self.cfg.activations, "holdout_seed": self.cfg.sae.seed}
-        if pre := self.cfg.sae.pretrained:
+        params = {"sae": self.eff.sae, "activations": self.eff.activations, "holdout_seed": self.eff.sae.seed}
+        if pre := self.eff.sae.pretrained:
             if Path(pre).exists() and not (Path(pre) / "cfg.json").is_file():
                 raise ValueError(
                     f"sae.pretrained={pre}: not an SAE folder in sae-lens's format (no cfg.json)"
@@ -219,15 +223,15 @@ class StageGraph:
 
     @functools.cached_property
     def features(self) -> Node:
-        params = {"features": self.cfg.features, "activations": self.cfg.activations}
+        params = {"features": self.eff.features, "activations": self.eff.activations}
         return Node(
             "features", "features", params, {"data": self.data, "source": self.source, "sae": self.sae}
         )
 
     @functools.cached_property
     def label_model(self) -> Node:
-        name = self.cfg.signals.difficulty.label_model
-        name = {"source": self.cfg.activations.source_model, "target": self.cfg.rl.target_model}.get(
+        name = self.eff.signals.difficulty.label_model
+        name = {"source": self.eff.activations.source_model, "target": self.eff.rl.target_model}.get(
             name, name
         )
         return self.model(name)
@@ -235,7 +239,7 @@ class StageGraph:
     @functools.cache  # noqa: B019
     def labels(self, split: str, n: int | None) -> Node:
         """Rollout labels for ``n`` seeded records of ``split`` (None: every record)."""
-        d = self.cfg.signals.difficulty
+        d = self.eff.signals.difficulty
         params = {
             "split": split,
             "n": n,
@@ -247,8 +251,8 @@ class StageGraph:
             "seed": d.seed,
             "grader": self.grader,
         }
-        if self.cfg.rl.instruction:  # what the label model is asked, exactly as the RL target is
-            params["instruction"] = self.cfg.rl.instruction
+        if self.eff.rl.instruction:  # what the label model is asked, exactly as the RL target is
+            params["instruction"] = self.eff.rl.instruction
         size = "all" if n is None else n
         return Node(
             "labels", f"labels {split}/{size}", params, {"data": self.data, "model": self.label_model}
@@ -256,7 +260,7 @@ class StageGraph:
 
     def label_nodes(self) -> dict[str, Node]:
         """The labels the signals stage reads, by role: train subset, OOD subset, every prompt."""
-        d = self.cfg.signals.difficulty
+        d = self.eff.signals.difficulty
         out = {}
         if d.labels == "rollouts":
             out["labels_train"] = self.labels("train", d.n_labelled)
@@ -268,12 +272,12 @@ class StageGraph:
 
     @property
     def has_ood(self) -> bool:
-        ood = self.cfg.signals.difficulty.ood_split
-        return bool(ood) and ood in self.cfg.features.splits
+        ood = self.eff.signals.difficulty.ood_split
+        return bool(ood) and ood in self.eff.features.splits
 
     @functools.cached_property
     def signals(self) -> Node:
-        cfg = self.cfg
+        cfg = self.eff
         params = {
             "signals": cfg.signals,
             "ood_split": cfg.signals.difficulty.ood_split if self.has_ood else "",
@@ -286,27 +290,27 @@ class StageGraph:
 
     @functools.cached_property
     def curriculum(self) -> Node:
-        c = self.cfg.curriculum
+        c = self.eff.curriculum
         # The stream is fitted to the run's step budget (one batch per step), so steps are part of it.
-        params: dict[str, Any] = {"curriculum": c, "steps": self.cfg.rl.steps}
+        params: dict[str, Any] = {"curriculum": c, "steps": self.eff.rl.steps}
         # Vanilla orders by a seeded shuffle: it needs no model signals, so it never waits for the SAE.
         if c.mode == "vanilla":
             return Node("curriculum", f"curriculum {c.mode}", params, {"data": self.data})
         inputs = {"data": self.data, "signals": self.signals}
         if c.mode != "no_cluster":  # the prompts kept by the quality filter are clustered on z
-            params["diversity"] = self.cfg.signals.diversity
+            params["diversity"] = self.eff.signals.diversity
             inputs["features"] = self.features
         return Node("curriculum", f"curriculum {c.mode}", params, inputs)
 
     @functools.cached_property
     def target(self) -> Node:
-        return self.model(self.cfg.rl.target_model)
+        return self.model(self.eff.rl.target_model)
 
     @functools.cached_property
     def run(self) -> Node:
-        cfg = self.cfg
-        name = run_name(cfg, self.varying)
-        flat = flat_dict(cfg)
+        cfg = self.eff
+        name = run_name(self.cfg, self.varying)
+        flat = flat_dict(self.cfg)
         # Swept knobs beyond the condition's own columns (e.g. rl.lr): they tell runs apart in reports.
         own = NAME_PARTS | {"curriculum.rho", "activations.source_model"}
         variant = ",".join(
@@ -316,7 +320,7 @@ class StageGraph:
             "rl": cfg.rl,
             "grader": self.grader,
             "name": name,
-            "config": to_dict(cfg),
+            "config": to_dict(self.cfg),  # the seeds as given: a job re-plans from it
             "variant": variant,
         }
         inputs = {**self.eval_inputs(), "curriculum": self.curriculum, "target": self.target}
@@ -328,9 +332,9 @@ class StageGraph:
     @functools.cached_property
     def eval0(self) -> Node:
         """The target's accuracy before RL, shared by every run of the target (OpenRLHF runs)."""
-        params = rl_eval0.eval0_params(self.cfg.rl, self.grader)
+        params = rl_eval0.eval0_params(self.eff.rl, self.grader)
         inputs = {**self.eval_inputs(), "target": self.target}
-        return Node("eval0", f"eval0 {self.cfg.rl.target_model}", params, inputs)
+        return Node("eval0", f"eval0 {self.eff.rl.target_model}", params, inputs)
 
 
 def topological(targets: Iterable[Node]) -> list[Node]:

@@ -134,7 +134,8 @@ def condition(config: dict[str, Any], variant: str = "") -> dict[str, Any]:
         "family": None,
         "scale": None,
         "method": "sft" if rl["algorithm"] == "sft" else cur["mode"],
-        "seed": rl["seed"],
+        "seed": rl["seed"] + config.get("replicate", 0),  # the RL seed the run trains with
+        "replicate": config.get("replicate", 0),
         "rho": 0.0 if unmixed(cur) else cur["rho"],
         "algorithm": rl["algorithm"],
         "batch_size": cur["batch_size"],
