@@ -576,9 +576,38 @@ def section_paired(ctx: ReportContext) -> list[str]:
     ]
 
 
+CLIP = "train/clip_ratio/region_mean"
+ZERO_STD = "train/frac_reward_zero_std"
+
+
+def section_dynamics(ctx: ReportContext) -> list[str]:
+    """Per target and method: the share of tokens whose ratio was clipped (0 at one update per batch:
+    then DAPO's clip-higher never acts) and the share of groups whose rewards were all equal (they
+    give no signal, yet count in a token-mean loss), averaged over steps and runs (TRL's logs)."""
+    rs = ctx.by_method
+    have = set(rs.table["metric"].unique())
+    if CLIP not in have and ZERO_STD not in have:
+        return []
+    rows = []
+    for (target, method), group in rs.runs.groupby(["target_model", "method"]):
+        runs = set(group["run"])
+        row: dict[str, Any] = {"target": target, "method": method, "runs": len(runs)}
+        for name, metric in (("clipped tokens", CLIP), ("groups with equal rewards", ZERO_STD)):
+            df = rs.metric(metric)
+            values = df[df["run"].isin(runs)]["value"]
+            row[name] = f"{100 * values.mean():.1f}%" if len(values) else "-"
+        rows.append(row)
+    return [
+        "## Clipping and signal per step (mean over steps and runs)",
+        "",
+        tables.write(pd.DataFrame(rows), ctx.out, "dynamics", "Clipped-token share and zero-signal groups"),
+    ]
+
+
 SECTIONS = (
     section_main,
     section_paired,
+    section_dynamics,
     section_convergence,
     section_transfer,
     section_ablations,

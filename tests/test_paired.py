@@ -80,3 +80,19 @@ def test_runs_without_a_declared_replicate_form_no_pairs_and_the_report_says_not
         "## Paired comparison" in text
         and "| t | 3 | +5.0 |" in (tmp_path / "tables" / "paired.md").read_text()
     )
+
+
+def test_the_report_shows_the_clip_fraction_and_the_share_of_groups_without_signal(tmp_path):
+    from analysis.report import write_report
+
+    logs = []
+    for method, clip in (("vanilla", 0.0), ("saerl", 0.02)):
+        log = _log(method, 1, [(0, 0.3), (10, 0.4)])
+        rows = [
+            *log.rows,
+            {"step": 5, "train/clip_ratio/region_mean": clip, "train/frac_reward_zero_std": 0.5},
+        ]
+        logs.append(RunLog(log.run, log.condition, log.state, log.origin, rows))
+    write_report(build(logs), tmp_path, n_boot=50)
+    table = (tmp_path / "tables" / "dynamics.md").read_text()
+    assert "| t | saerl | 1 | 2.0% | 50.0% |" in table and "| t | vanilla | 1 | 0.0% | 50.0% |" in table
