@@ -9,17 +9,20 @@ kept prompts are clustered afresh and ``Signals.cluster`` is ignored; without on
 clusters are used as they are (tests, and callers that clustered the kept set themselves).
 
 Three details are OUR CHOICE and documented here:
-- Remainder: a cluster whose size is not a multiple of B leaves < B of its hardest items over. These
-  leftovers are pooled, sorted easy-to-hard and appended as the final batches (so every batch has
-  exactly B items except the very last one, and these remainder batches are the only ones that mix
-  clusters when rho = 0). They are marked `remainder` in the output.
+- Remainder: a run's budget (rl.steps x B) is shared out among the clusters in whole batches, so a
+  fitted stream has no remainder and rho = 0 / no_mixing give single-cluster batches throughout.
+  Ordering a whole pool (no budget), a cluster whose size is not a multiple of B leaves < B of its
+  hardest items over; these leftovers are pooled, sorted easy-to-hard and appended as the final
+  batches (marked `remainder`: the only ones that then mix clusters at rho = 0).
 - Mixing: with m = floor(rho * B), the tail (last m items, the hardest) of every full batch moves to
-  an adjacent batch, and each batch receives exactly one tail: every mixed batch keeps exactly B - m
+  a nearby batch, and each batch receives exactly one tail: every mixed batch keeps exactly B - m
   of its own items and holds m foreign ones (own share 1 - m/B), and every item appears once. Tails
-  are exchanged within consecutive pairs (0, 1), (2, 3), ...; with an odd number of full batches the
-  last three form a cycle (t -> t+1 -> t+2 -> t), the one move of two batches. A chain where every
-  tail moves to the next batch cannot balance at the ends without wrapping the hardest items of the
-  last batch into the first one. rho <= 0.5; the partial last batch takes no part in mixing.
+  are exchanged within pairs of nearby batches of different clusters (``mixing_partners``: the
+  nearest later batch of another cluster within MIX_WINDOW; a swap inside one cluster would mix
+  nothing); with an odd number of full batches the last one joins the last pair as a 3-cycle. A
+  chain where every tail moves to the next batch cannot balance at the ends without wrapping the
+  hardest items of the last batch into the first one. rho <= 0.5; the partial last batch takes no
+  part in mixing.
 - The mixed batch lists its own items first, then the foreign ones (order inside a batch does not
   change a step).
 
@@ -119,21 +122,47 @@ def _interleave(per_cluster: list[list[np.ndarray]]) -> list[np.ndarray]:
     return [per_cluster[c][j] for _, c, j in sorted(timed)]
 
 
-def mixing_partners(n: int) -> list[int]:
-    """partner[t]: the batch that receives batch t's tail (pairs, and a 3-cycle for odd n >= 3)."""
+MIX_WINDOW = 4
+"""How far (in batches) a tail may travel to find a batch of another cluster (OUR CHOICE: near
+enough that the easy-to-hard order holds, far enough that the round-robin always offers one)."""
+
+
+def mixing_partners(n: int, labels: Sequence[int] | None = None) -> list[int]:
+    """partner[t]: the batch that receives batch t's tail. Without ``labels``: consecutive pairs,
+    and a 3-cycle for odd n >= 3. With each batch's cluster: every batch pairs with the nearest
+    later unpaired batch of another cluster within MIX_WINDOW (else the next unpaired one), so a
+    swap never stays inside one cluster where another is in reach; an odd batch out joins the
+    last pair as a 3-cycle."""
     if n < 2:
         return list(range(n))
-    partner = [t + 1 if t % 2 == 0 else t - 1 for t in range(n)]
-    if n % 2:
-        partner[n - 3], partner[n - 2], partner[n - 1] = n - 2, n - 1, n - 3
+    if labels is None:
+        partner = [t + 1 if t % 2 == 0 else t - 1 for t in range(n)]
+        if n % 2:
+            partner[n - 3], partner[n - 2], partner[n - 1] = n - 2, n - 1, n - 3
+        return partner
+    partner = [-1] * n
+    pairs: list[tuple[int, int]] = []
+    for t in range(n):
+        if partner[t] >= 0:
+            continue
+        near = [u for u in range(t + 1, min(n, t + 1 + MIX_WINDOW)) if partner[u] < 0]
+        if not near:
+            near = [u for u in range(t + 1, n) if partner[u] < 0][:1]
+        if not near:  # the odd one out: a 3-cycle with the last pair
+            a, b = pairs[-1]
+            partner[a], partner[b], partner[t] = b, t, a
+            break
+        u = next((u for u in near if labels[u] != labels[t]), near[0])
+        partner[t], partner[u] = u, t
+        pairs.append((t, u))
     return partner
 
 
-def _mix(batches: list[np.ndarray], m: int) -> list[np.ndarray]:
+def _mix(batches: list[np.ndarray], m: int, labels: Sequence[int] | None = None) -> list[np.ndarray]:
     """Every batch sends its last m items to its partner and receives exactly one tail."""
     if m == 0 or len(batches) < 2:
         return batches
-    partner = mixing_partners(len(batches))
+    partner = mixing_partners(len(batches), labels)
     received: list[np.ndarray] = [np.array([], dtype=int)] * len(batches)
     for t, b in enumerate(batches):
         received[partner[t]] = b[len(b) - m :]
@@ -152,14 +181,17 @@ def proportional_quotas(sizes: np.ndarray, budget: int) -> np.ndarray:
     return np.minimum(quota, sizes)
 
 
-def stratified(groups: list[np.ndarray], budget: int) -> list[np.ndarray]:
+def stratified(groups: list[np.ndarray], budget: int, unit: int = 1) -> list[np.ndarray]:
     """At most ``budget`` items in all: each group (a cluster's easy-to-hard order) keeps a share
     proportional to its size (largest remainders round), taken at evenly spaced positions along its
-    order, so the selection still spans easy to hard."""
+    order, so the selection still spans easy to hard. ``unit``: shares are whole multiples of it
+    where the groups allow (whole batches: no cluster leaves a remainder to pool with others)."""
     sizes = np.array([len(g) for g in groups])
     if budget >= int(sizes.sum()):
         return groups
     quota = proportional_quotas(sizes, budget)
+    if unit > 1 and budget % unit == 0 and int((sizes // unit).sum()) * unit >= budget:
+        quota = proportional_quotas(sizes // unit, budget // unit) * unit
     return [
         g[np.floor((np.arange(q) + 0.5) * len(g) / q).astype(int)] for g, q in zip(groups, quota, strict=True)
     ]
@@ -236,7 +268,7 @@ def _ordered(
 
     groups = [easy_to_hard(items[clusters[items] == c]) for c in np.unique(clusters[items])]
     if budget is not None:
-        groups = stratified(groups, budget)
+        groups = stratified(groups, budget, unit=B)
     per_cluster, leftovers = [], []
     for group in groups:
         chunks, leftover = _chunks(group, B)
@@ -247,7 +279,8 @@ def _ordered(
     pool = np.concatenate(leftovers) if leftovers else np.array([], dtype=int)
     pool = pool[np.argsort(difficulty[pool], kind="stable")]
     extra, last = _chunks(pool, B)
-    full = _mix(batches + extra, int(np.floor(rho * B)))
+    labels = [int(np.bincount(clusters[b]).argmax()) for b in batches + extra]
+    full = _mix(batches + extra, int(np.floor(rho * B)), labels)
     tail = [last] if len(last) else []
     return _assemble(full, tail, dropped, len(batches), clusters)
 

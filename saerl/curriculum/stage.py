@@ -21,7 +21,7 @@ from saerl.data.records import Record
 from saerl.data.stage import load_split
 from saerl.store import Artifact, BuildContext
 
-VERSION = "6"  # 6: mode coverage (5: interpret.json; 4: fitted to the run's steps)
+VERSION = "7"  # 7: budgets in whole batches, mixing across clusters (6: coverage; 5: interpret.json)
 FILE = "curriculum.parquet"
 CONFIG_KEY = b"saerl.curriculum"
 
