@@ -23,6 +23,7 @@ from analysis.tables import pct
 from analysis.tidy import ACCURACY, RunSet, eval_sets
 
 POOL_FRACTION = "data/pool_fraction"
+KEPT_FRACTION = "data/kept_fraction"
 
 
 def _ratio_text(r: float | None) -> str:
@@ -38,7 +39,7 @@ def main_table(rs: RunSet) -> pd.DataFrame:
     metrics = [f"eval/{s}/accuracy" for s in sets] + [ACCURACY]
     finals = {m: final(rs, m) for m in metrics}
     starts = {m: at_step(rs, 0, m) for m in metrics}
-    seen = final(rs, POOL_FRACTION)
+    seen, kept_seen = final(rs, POOL_FRACTION), final(rs, KEPT_FRACTION)
     rows = []
     for target in sorted(rs.runs["target_model"].dropna().unique()):
         runs = runs_of(rs, target_model=target)
@@ -47,6 +48,7 @@ def main_table(rs: RunSet) -> pd.DataFrame:
             "method": "before RL (step 0)",
             "seeds": "-",
             "pool seen": "-",
+            "kept seen": "-",
         }
         for s, m in zip([*sets, "average"], metrics, strict=True):
             vals = starts[m].reindex(runs).dropna()
@@ -55,18 +57,22 @@ def main_table(rs: RunSet) -> pd.DataFrame:
         for method in sorted(rs.runs.loc[rs.runs["target_model"] == target, "method"].dropna().unique()):
             mruns = runs_of(rs, target_model=target, method=method)
             shares = seen.reindex(mruns).dropna()
+            kept_shares = kept_seen.reindex(mruns).dropna()
             row: dict[str, Any] = {
                 "target": target,
                 "method": method,
                 "seeds": len(mruns),
                 "pool seen": pct(shares.mean()) if len(shares) else "-",
+                "kept seen": pct(kept_shares.mean()) if len(kept_shares) else "-",
             }
             for s, m in zip([*sets, "average"], metrics, strict=True):
                 vals = finals[m].reindex(mruns).dropna()
                 mean, sd, _ = mean_sd(vals) if len(vals) else (None, None, 0)
                 row[s] = pct(mean, sd)
             rows.append(row)
-    return pd.DataFrame(rows, columns=["target", "method", "seeds", *sets, "average", "pool seen"])
+    return pd.DataFrame(
+        rows, columns=["target", "method", "seeds", *sets, "average", "pool seen", "kept seen"]
+    )
 
 
 def convergence_table(

@@ -148,7 +148,8 @@ def build_curriculum_file(
         pool=len(records),
         kept=len(records) - len(cur.dropped),
         unique_prompts=len(set(cur.order.tolist())),
-        pool_fraction=len(set(cur.order.tolist())) / len(records),
+        pool_fraction=len(set(cur.order.tolist())) / len(records),  # of the whole pool
+        kept_fraction=len(set(cur.order.tolist())) / max(1, len(records) - len(cur.dropped)),  # of the kept
         passes=int(cur.passes.max()) + 1,
     )
 

@@ -241,7 +241,10 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
     if "pool_fraction" in info and not tracker.logged(
         0, "data/pool_fraction"
     ):  # what share of the prompt pool this run trains on (its curriculum)
-        tracker.log(0, {"data/pool_fraction": info["pool_fraction"], "data/prompts": info["unique_prompts"]})
+        shares = {"data/pool_fraction": info["pool_fraction"], "data/prompts": info["unique_prompts"]}
+        if "kept_fraction" in info:  # the share of what the quality filter kept (not of the whole pool)
+            shares["data/kept_fraction"] = info["kept_fraction"]
+        tracker.log(0, shares)
     try:
         if rl.algorithm == "sft":  # the same-compute SFT baseline: no RL
             from saerl.rl.sft_baseline import train_sft_baseline
