@@ -305,3 +305,13 @@ def test_the_plans_used_by_column_counts_runs(tmp_path):
     assert rows["data"].endswith("2 run(s)")  # vanilla and SAERL both read the data
     assert rows["sae"].endswith("1 run(s)")  # only SAERL's curriculum needs the SAE
     assert all(line.endswith("  -") for name, line in rows.items() if name.startswith("llama-s-"))
+
+
+def test_a_dry_run_with_a_local_profile_runs_nothing(tmp_path):
+    where = [f"store_dir={tmp_path / 'st'}", f"runs_dir={tmp_path / 'r'}"]
+    out = subprocess.run(
+        [sys.executable, "-m", "saerl", "sweep", "sweeps/demo.yaml", "CLUSTER=local", "DRY_RUN=1", *where],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2 and "nothing was run" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "st").exists() or not list((tmp_path / "st").glob("data/*/manifest.json"))

@@ -355,6 +355,11 @@ def submit_sweep(sp: SweepPlan, profile: ClusterProfile, dry_run: bool = False) 
     check_models([d.node for d in todo])
     check_openrlhf_runs([d.node for d in todo])
     if profile.executor != "slurm":
+        if dry_run:  # a dry run writes sbatch scripts; a local profile has none, and runs nothing
+            raise SubmitError(
+                f"DRY_RUN=1: the profile's executor is {profile.executor!r}, which submits no sbatch "
+                "script to write; nothing was run (use a Slurm profile, or leave DRY_RUN out to run here)"
+            )
         _run_here(sp, profile, todo)
         return decisions
     log_dir = sp.log_dir.resolve()
