@@ -610,8 +610,35 @@ def section_dynamics(ctx: ReportContext) -> list[str]:
     ]
 
 
+def section_novel(ctx: ReportContext) -> list[str]:
+    """Final accuracy on the held-out items whose computation no training prompt asks (the
+    miniature marks them; eval/<set>/accuracy_novel), per target and method, mean ± sd over runs."""
+    rs = ctx.by_method
+    metrics = sorted(m for m in rs.table["metric"].unique() if str(m).endswith("/accuracy_novel"))
+    if not metrics:
+        return []
+    finals = {m: final(rs, m) for m in metrics}
+    rows = []
+    for (target, method), group in rs.runs.groupby(["target_model", "method"]):
+        row: dict[str, Any] = {"target": target, "method": method, "runs": len(group)}
+        for m in metrics:
+            vals = finals[m].reindex(group["run"]).dropna()
+            mean, sd, _ = mean_sd(vals) if len(vals) else (None, None, 0)
+            row[m.split("/")[1]] = pct(mean, sd)
+        rows.append(row)
+    return [
+        "## Accuracy on items no training prompt computes",
+        "",
+        "Held-out items whose operations and operands no RL or SFT prompt asks (the rest repeat a "
+        "trained computation in other words); final accuracy (%), mean ± sd over runs.",
+        "",
+        tables.write(pd.DataFrame(rows), ctx.out, "novel", "Final accuracy on novel computations (%)"),
+    ]
+
+
 SECTIONS = (
     section_main,
+    section_novel,
     section_paired,
     section_dynamics,
     section_convergence,

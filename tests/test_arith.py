@@ -152,3 +152,22 @@ def test_validation_split_is_clean_disjoint_and_leaves_the_other_splits_unchange
     assert not others & {r.prompt for r in with_val["val"]}
     for split in ("sft", "train", "eval_id", "eval_ood"):
         assert with_val[split] == without[split]
+
+
+def test_held_out_items_say_whether_a_training_prompt_asks_the_same_computation():
+    from saerl.data.arith import generate
+    from saerl.data.config import ArithConfig
+
+    splits = generate(ArithConfig(n_train=300, n_sft=300, n_val=50, n_eval_id=100, n_eval_ood=100))
+    trained = {r.meta["computation"] for s in ("train", "sft") for r in splits[s]}
+    for split in ("eval_id", "eval_ood", "val"):
+        for r in splits[split]:
+            assert r.meta["seen_computation"] == (r.meta["computation"] in trained)
+    seen = [r.meta["seen_computation"] for r in splits["eval_id"]]
+    assert 0 < sum(seen) < len(seen)  # both kinds exist in distribution
+    # one computation, whatever the wording and the order of a sum's operands
+    from saerl.data.arith import Problem, computation, solve
+
+    assert computation(Problem("addition", "What is 7+12?", (solve(7, "+", 12),), 2)) == "7+12"
+    assert computation(Problem("addition", "Add 12 and 7.", (solve(12, "+", 7),), 2)) == "7+12"
+    assert computation(Problem("subtraction", "x", (solve(12, "-", 7),), 2)) == "12-7"

@@ -96,3 +96,17 @@ def test_the_report_shows_the_clip_fraction_and_the_share_of_groups_without_sign
     write_report(build(logs), tmp_path, n_boot=50)
     table = (tmp_path / "tables" / "dynamics.md").read_text()
     assert "| t | saerl | 1 | 2.0% | 50.0% |" in table and "| t | vanilla | 1 | 0.0% | 50.0% |" in table
+
+
+def test_the_report_gives_accuracy_on_novel_computations_apart_from_the_average(tmp_path):
+    from analysis.report import write_report
+
+    logs = []
+    for method, acc in (("vanilla", 0.2), ("saerl", 0.3)):
+        log = _log(method, 1, [(0, 0.3), (10, 0.4)])
+        rows = [*log.rows, {"step": 10, "eval/eval_id/accuracy": 0.5, "eval/eval_id/accuracy_novel": acc}]
+        logs.append(RunLog(log.run, log.condition, log.state, log.origin, rows))
+    write_report(build(logs), tmp_path, n_boot=50)
+    table = (tmp_path / "tables" / "novel.md").read_text()
+    assert "| t | saerl | 1 | 30.0 |" in table and "| t | vanilla | 1 | 20.0 |" in table
+    assert "accuracy_novel" not in (tmp_path / "tables" / "main.md").read_text()

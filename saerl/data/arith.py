@@ -17,6 +17,7 @@ No prompt appears in two splits. Everything is a function of the config: same se
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -287,9 +288,23 @@ def _digits_for(split: str, cfg: ArithConfig, rng: random.Random) -> int:
     return rng.randint(1, top)
 
 
+def computation(problem: Problem) -> str:
+    """What a problem computes, whatever its wording: its operations with their operands, the
+    operands of + and * in a fixed order ('12+7;19*3'). Two prompts with one computation ask the
+    model the same thing."""
+    steps = []
+    for w in problem.steps:
+        a, op, b = re.fullmatch(r"(\d+)([+\-*])(\d+):", w.lines[0]).groups()  # type: ignore[union-attr]
+        if op in "+*":
+            a, b = sorted((a, b), key=int)
+        steps.append(f"{a}{op}{b}")
+    return ";".join(steps)
+
+
 def _record(split: str, i: int, problem: Problem) -> Record:
     carries = sum(w.carries for w in problem.steps)
     meta = {
+        "computation": computation(problem),
         "split": split,
         "digits": problem.digits,
         "n_ops": len(problem.steps),
@@ -357,6 +372,12 @@ def generate(cfg: ArithConfig) -> dict[str, list[Record]]:
         split: generate_split(split, sizes[split], cfg, taken)
         for split in ("eval_id", "eval_ood", "train", "sft", "val")
     }
+    # Which held-out items repeat a computation some training prompt (RL pool or SFT) already asks:
+    # the report gives accuracy on the others too (saerl.rl.callbacks).
+    trained = {r.meta["computation"] for split in ("train", "sft") for r in made[split]}
+    for split in ("eval_id", "eval_ood", "val"):
+        for r in made[split]:
+            r.meta["seen_computation"] = r.meta["computation"] in trained
     return {split: made[split] for split in SPLITS}
 
 

@@ -12,7 +12,7 @@ from saerl.data.loaders import load_records
 from saerl.data.records import DataError, Record, read_records, write_records
 from saerl.store import Artifact, BuildContext
 
-VERSION = "1"  # bump when the records a config produces change
+VERSION = "2"  # bump when the records a config produces change (2: computation, seen_computation)
 
 
 def build_data(ctx: BuildContext, params: dict[str, Any], inputs: dict[str, Artifact], device: str) -> None:

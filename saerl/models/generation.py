@@ -121,6 +121,27 @@ def generate_greedy(
     return [o[0] for o in outs]
 
 
+def greedy_correct(
+    model: Any,
+    tokenizer: Any,
+    records: Sequence[Record],
+    grader: Callable[[str, str], bool],
+    max_new_tokens: int,
+    batch_size: int = 64,
+    progress: str | None = None,
+    grade_record: Callable[[str, Record], bool] | None = None,
+) -> list[bool]:
+    """Per record, whether its greedy completion grades correct: ``grader(completion, reference
+    answer)``, or ``grade_record(completion, record)`` when given (benchmarks whose grading needs
+    the record: units, multiple answers)."""
+    if not records:
+        raise ValueError("greedy_accuracy: no records to evaluate")
+    prompts = [r.prompt for r in records]
+    completions = generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress=progress)
+    grade = grade_record or (lambda c, r: grader(c, r.answer))
+    return [bool(grade(c, r)) for c, r in zip(completions, records, strict=True)]
+
+
 def greedy_accuracy(
     model: Any,
     tokenizer: Any,
@@ -131,14 +152,11 @@ def greedy_accuracy(
     progress: str | None = None,
     grade_record: Callable[[str, Record], bool] | None = None,
 ) -> float:
-    """Greedy accuracy: ``grader(completion, reference answer)``, or ``grade_record(completion,
-    record)`` when given (benchmarks whose grading needs the record: units, multiple answers)."""
-    if not records:
-        raise ValueError("greedy_accuracy: no records to evaluate")
-    prompts = [r.prompt for r in records]
-    completions = generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size, progress=progress)
-    grade = grade_record or (lambda c, r: grader(c, r.answer))
-    return sum(grade(c, r) for c, r in zip(completions, records, strict=True)) / len(records)
+    """Greedy accuracy (see ``greedy_correct``)."""
+    right = greedy_correct(
+        model, tokenizer, records, grader, max_new_tokens, batch_size, progress, grade_record
+    )
+    return sum(right) / len(right)
 
 
 def configured_eos(model_path: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from saerl.data.records import Record
-from saerl.models.generation import greedy_accuracy
+from saerl.models.generation import greedy_correct
 from saerl.rl.config import RLConfig
 from saerl.tracking import Tracker
 
@@ -31,8 +31,10 @@ def evaluate(
 
     was_training = model.training
     model.eval()
-    out = {
-        f"eval/{name}/accuracy": greedy_accuracy(
+    out: dict[str, float] = {}
+    novel: dict[str, float] = {}
+    for name, recs in evals.items():
+        right = greedy_correct(
             model,
             tokenizer,
             recs,
@@ -42,9 +44,14 @@ def evaluate(
             progress=f"eval {name}" if progress else None,
             grade_record=benchmarks.grade if name in cfg.eval_benchmarks else None,
         )
-        for name, recs in evals.items()
-    }
+        out[f"eval/{name}/accuracy"] = sum(right) / len(right)
+        # Items whose computation no training prompt asks (the miniature marks them): accuracy
+        # that repeating a trained computation cannot explain. Kept out of eval/average.
+        unseen = [ok for ok, r in zip(right, recs, strict=True) if r.meta.get("seen_computation") is False]
+        if unseen:
+            novel[f"eval/{name}/accuracy_novel"] = sum(unseen) / len(unseen)
     out["eval/average"] = sum(out.values()) / len(out)
+    out |= novel
     if final and cfg.eval_avg_k:
         out |= sampled_benchmarks(model, tokenizer, evals, cfg)
     if was_training:
