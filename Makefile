@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export WANDB_MODE ?= offline
 
-.PHONY: install test test-vllm check paper demo report bench bench-coverage bench-scale bench-shapes lock clean sweep slurm-up slurm-down openrlhf-env gpu-check
+.PHONY: install openrlhf-wheel test test-vllm check paper demo report bench bench-coverage bench-scale bench-shapes lock clean sweep slurm-up slurm-down openrlhf-env gpu-check
 
 install: $(VENV)/.installed  ## virtualenv with exact pins (torch CPU build via constraints.txt)
 
@@ -21,7 +21,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[dev,ray]'
 	touch $@
 
-test: install  ## the full test suite (CPU, offline)
+WHEELS ?= $(HOME)/.cache/saerl/wheels
+openrlhf-wheel:  ## OpenRLHF 0.11.2's wheel, downloaded, never installed: the tests read its argument parser from it
+	@ls $(WHEELS)/openrlhf-0.11.2-*.whl >/dev/null 2>&1 \
+	  || $(PY) -m pip download -q --no-deps openrlhf==0.11.2 -d $(WHEELS) \
+	  || echo "openrlhf-wheel: not downloadable here; the tests that read OpenRLHF's parser will skip, saying so"
+
+test: install openrlhf-wheel  ## the full test suite (CPU, offline); Slurm tests need `make slurm-up` (root), vLLM tests a GPU
 	$(BIN)/pytest -n 2 --dist loadfile -q
 
 test-vllm:  ## the vLLM labeller's tests, for real (in an environment with vLLM and a CUDA GPU)
