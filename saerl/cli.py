@@ -501,6 +501,11 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, FileNotFoundError, LookupError, RayClusterError) as exc:
             print(f"saerl {argv[0]}: error: {exc}", file=sys.stderr)
             return 2
+        except Exception as exc:
+            if (why := write_failure(exc)) is None:
+                raise
+            print(f"saerl {argv[0]}: error: {why}", file=sys.stderr)
+            return 2
         return 0
     ns = parse_args(argv)
     where = ""  # the folders this command writes, once known (named when a write is refused)
