@@ -143,19 +143,11 @@ def greedy_correct(
 
 
 def greedy_accuracy(
-    model: Any,
-    tokenizer: Any,
-    records: Sequence[Record],
-    grader: Callable[[str, str], bool],
-    max_new_tokens: int,
-    batch_size: int = 64,
-    progress: str | None = None,
-    grade_record: Callable[[str, Record], bool] | None = None,
-) -> float:
-    """Greedy accuracy (see ``greedy_correct``)."""
-    right = greedy_correct(
-        model, tokenizer, records, grader, max_new_tokens, batch_size, progress, grade_record
-    )
+    model: Any, tokenizer: Any, records: Sequence[Record], grader: Callable[[str, str], bool],
+    max_new_tokens: int, **options: Any,
+) -> float:  # fmt: skip
+    """Greedy accuracy; ``options``: batch_size, progress, grade_record (see ``greedy_correct``)."""
+    right = greedy_correct(model, tokenizer, records, grader, max_new_tokens, **options)
     return sum(right) / len(right)
 
 
