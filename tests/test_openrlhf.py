@@ -80,9 +80,13 @@ def test_every_shipped_sweep_renders_lines_openrlhf_parses(parser, sweep_file):
 
 
 def test_dapo_and_grpo_render_their_own_losses(parser):
-    dapo = parse(parser, render_command(load_experiment(overrides=["rl.overlong_buffer=16"]).rl, 32, PATHS))
+    dapo_rl = load_experiment(
+        overrides=["rl.algorithm=dapo", "rl.updates_per_batch=2", "rl.overlong_buffer=16"]
+    ).rl
+    dapo = parse(parser, render_command(dapo_rl, 32, PATHS))
     assert dapo["actor.eps_clip_low_high"] == [0.2, 0.28] and dapo["actor.loss_agg_mode"] == "token-mean"
     assert dapo["reward.overlong_buffer_len"] == 16 and dapo["algo.kl.init_coef"] == 0
+    assert dapo["train.max_epochs"] == 2  # two policy updates per rollout batch: the clip can act
     grpo_rl = load_experiment(overrides=["rl.algorithm=grpo", "rl.kl_coef=0.001"]).rl
     grpo = parse(parser, render_command(grpo_rl, 32, PATHS))
     assert grpo["actor.eps_clip_low_high"] is None and grpo["algo.kl.use_loss"]
@@ -93,10 +97,13 @@ def test_dapo_and_grpo_render_their_own_losses(parser):
     assert tm["actor.eps_clip_low_high"] is None and tm["actor.loss_agg_mode"] == "token-mean"
 
 
-def test_no_arm_of_the_paper_sweeps_is_called_dapo_unless_dapos_clip_can_act():
+def test_no_arm_is_called_dapo_unless_dapos_clip_can_act():
     """With one policy update per rollout batch the importance ratio is 1 and clip-higher never acts:
-    such an arm is GRPO with a token-mean loss and must be named so (rl.algorithm=grpo_token_mean)."""
-    for sweep_file in sorted((ROOT / "sweeps").glob("paper-*.yaml")):
+    such an arm is GRPO with a token-mean loss and must be named so (rl.algorithm=grpo_token_mean).
+    The config refuses it; every committed sweep loads, and none has such an arm."""
+    with pytest.raises(ValueError, match="'dapo' needs updates_per_batch > 1"):
+        load_experiment(overrides=["rl.algorithm=dapo"])
+    for sweep_file in sorted((ROOT / "sweeps").glob("*.yaml")):
         for g in sweep_graphs(read_sweep(sweep_file)):
             rl = g.cfg.rl
             assert rl.algorithm != "dapo" or rl.updates_per_batch > 1, (sweep_file.name, g.run.params["name"])

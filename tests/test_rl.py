@@ -43,7 +43,7 @@ def curriculum_batches(run):
 def finished(tiny, tmp_path_factory):
     from saerl.launch.local import train_run
 
-    _, store = tiny  # GRPO's loss here; the resume test below runs the default, DAPO
+    _, store = tiny  # GRPO's loss here; the resume test below runs the default, GRPO token-mean
     return train_run(rl_config(tmp_path_factory.mktemp("rl"), "rl.algorithm=grpo"), store)
 
 
@@ -87,7 +87,7 @@ def test_resume_continues_the_same_stream(tiny, tmp_path, monkeypatch, finished)
 
     _, store = tiny
     cfg = rl_config(tmp_path)
-    assert cfg.rl.algorithm == "dapo"
+    assert cfg.rl.algorithm == "grpo_token_mean"
     real = trl_backend.make_reward
     monkeypatch.setattr(trl_backend, "make_reward", killed_at_step(real, 3))
     with pytest.raises(KeyboardInterrupt):
