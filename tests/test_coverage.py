@@ -239,7 +239,7 @@ def test_a_coverage_run_gets_exactly_one_full_batch_per_step(n, steps, B, fracti
 
 
 def test_the_scale_bench_pool_and_report_on_a_small_pool(tmp_path):
-    from saerl import bench_coverage
+    from saerl.bench import coverage as bench_coverage
 
     z, u, topic = bench_coverage.synthetic_pool(500, 2048, 16, 4, seed=1)
     assert z.shape == (500, 2048) and len(u) == len(topic) == 500

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from saerl.bench_coverage import write_bench
+from saerl.bench.writer import write_bench
 
 
 def sft_curve(
