@@ -143,7 +143,7 @@ def cmd_curriculum(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> No
 
 def cmd_study_signals(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """The preliminary study: metrics JSON, cost table and figures under <reports_dir>/signals."""
-    from saerl.signals.study import study_signals
+    from saerl.studies.signals import study_signals
 
     out = Path(cfg.reports_dir) / "signals"
     roles = {"data": graph.data, "activations": graph.activations, "sae": graph.sae}

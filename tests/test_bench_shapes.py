@@ -23,6 +23,7 @@ def test_the_shape_bench_runs_every_route_on_a_small_model():
     assert r["layer"] == 2 and r["n_layers"] == 4 and r["decode_tokens_per_s"] > 0
     assert r["ratio"] >= 0 and r["sae_route_s"] > 0 and r["full_forward_s"] > 0
     c = r["labelling"]
+
     # The cost model as stated: prefill + k x C decoded tokens, against the route's tokens. The
     # stored rates are rounded (to 1 token/s, decode to 0.1), which bounds how closely they agree.
     def rel(rate, step=1.0):

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from saerl.configlib import ConfigError
 from saerl.curriculum import coverage
+from saerl.curriculum.budget import proportional_quotas
 from saerl.curriculum.config import CurriculumConfig
-from saerl.curriculum.order import Signals, build_curriculum, proportional_quotas
+from saerl.curriculum.order import Signals, build_curriculum
 
 
 def naive_greedy(x, w, k, beta, ridge):
