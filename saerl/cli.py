@@ -23,8 +23,8 @@ from saerl.data.records import DataError
 from saerl.launch.graph import StageGraph
 from saerl.launch.local import LocalExecutor
 from saerl.launch.profiles import ClusterProfile
-from saerl.launch.ray_cluster import RayClusterError
 from saerl.models.loading import ModelError
+from saerl.rl.openrlhf.ray_cluster import RayClusterError
 from saerl.rl.run import RunConflict
 from saerl.store import ArtifactStore
 
