@@ -82,13 +82,13 @@ bench: install  ## every speed figure in one run (miniature stages, features pat
 	$(PY) -m saerl.bench
 
 bench-coverage: install  ## coverage selection at 103k prompts x 16,384 latents -> reports/bench_coverage.{json,md}
-	$(PY) -m saerl.bench_coverage
+	$(PY) -m saerl.bench.coverage
 
 bench-scale: install  ## features -> signals -> curriculum at 103k prompts x 16,384 latents -> reports/bench_scale.{json,md}
-	$(PY) -m saerl.bench_scale
+	$(PY) -m saerl.bench.scale
 
 bench-shapes: install  ## the real-shape part of `make bench` alone: SAE route vs full forward vs rollout labelling at Qwen2.5-0.5B/1.5B shapes -> reports/bench_shapes.{json,md}
-	$(PY) -m saerl.bench_shapes
+	$(PY) -m saerl.bench.shapes
 
 gpu-check: install  ## on any single CUDA machine: the benches' CUDA paths in bf16, SAE training on CUDA, the vLLM tests where vLLM is installed (<10 min) -> reports/gpu_check.{md,json}; on a CPU box it says what it skipped
 	$(PY) -m saerl.gpu_check

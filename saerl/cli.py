@@ -23,8 +23,8 @@ from saerl.data.records import DataError
 from saerl.launch.graph import StageGraph
 from saerl.launch.local import LocalExecutor
 from saerl.launch.profiles import ClusterProfile
-from saerl.launch.ray_cluster import RayClusterError
 from saerl.models.loading import ModelError
+from saerl.rl.openrlhf.ray_cluster import RayClusterError
 from saerl.rl.run import RunConflict
 from saerl.store import ArtifactStore
 
@@ -143,7 +143,7 @@ def cmd_curriculum(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> No
 
 def cmd_study_signals(cfg: SaerlConfig, graph: StageGraph, ex: LocalExecutor) -> None:
     """The preliminary study: metrics JSON, cost table and figures under <reports_dir>/signals."""
-    from saerl.signals.study import study_signals
+    from saerl.studies.signals import study_signals
 
     out = Path(cfg.reports_dir) / "signals"
     roles = {"data": graph.data, "activations": graph.activations, "sae": graph.sae}

@@ -7,6 +7,7 @@ values it needs from others) through the stage graph (``saerl.launch.graph``). T
 
 from __future__ import annotations
 
+import functools
 import typing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,7 +21,7 @@ from saerl.rl.config import RLConfig
 from saerl.sae.config import ActivationsConfig, FeaturesConfig, SaeConfig
 from saerl.signals.config import SignalsConfig
 
-__all__ = ["ConfigError", "SaerlConfig", "flat_dict", "load_experiment", "to_dict"]
+__all__ = ["ConfigError", "SaerlConfig", "flat_defaults", "flat_dict", "load_experiment", "to_dict"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ class SaerlConfig:
                 "curriculum.mode=coverage: learnability reads the difficulty proxy as a failure rate, "
                 "so it needs signals.difficulty.labels=rollouts (dataset difficulty levels are no rate)"
             )
+
+
+@functools.cache
+def flat_defaults() -> dict[str, Any]:
+    """Every flat config key at its default: what a run's identity is measured against
+    (``saerl.rl.run.identity``; the stage graph passes it to each run)."""
+    return flat_dict(to_dict(SaerlConfig()))
 
 
 def replicated(cfg: SaerlConfig) -> SaerlConfig:

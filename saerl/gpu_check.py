@@ -3,7 +3,7 @@ a markdown summary (reports/gpu_check.md, .json).
 
 Checks, each reported as passed, failed or skipped with the reason:
 - device: torch's CUDA build, the GPU, bf16 support;
-- bench-shapes: the real-shape benchmark (saerl.bench_shapes) on CUDA in bf16: the SAE route vs a
+- bench-shapes: the real-shape benchmark (saerl.bench.shapes) on CUDA in bf16: the SAE route vs a
   full forward vs k = 16 decoding at Qwen2.5-0.5B/1.5B shapes, and the fraction of the GPU's peak;
 - sae-training: sae-lens TopK training (saerl.sae.training, the SAE stage's own trainer) on CUDA
   at the miniature's width and at Qwen2.5-0.5B's, tokens/s, and its reconstruction improving;
@@ -66,7 +66,7 @@ def check_device() -> dict[str, Any]:
 
 
 def check_bench_shapes() -> dict[str, Any]:
-    from saerl import bench_shapes
+    from saerl.bench import shapes as bench_shapes
 
     if not _cuda():
         toy = bench_shapes.measure(TOY_SHAPE["toy"], 2, 16, repeats=1, decode_steps=2, samples=2)
@@ -78,7 +78,7 @@ def check_bench_shapes() -> dict[str, Any]:
 def check_sae_training() -> dict[str, Any]:
     import torch
 
-    from saerl.bench import SAE_WIDTHS, bench_sae_training
+    from saerl.bench.miniature import SAE_WIDTHS, bench_sae_training
 
     if not _cuda():
         toy = bench_sae_training("cpu", {"toy (32 -> 64, k=8)": (32, 64, 8, 4096)})

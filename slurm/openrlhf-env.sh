@@ -50,6 +50,6 @@ import importlib.metadata as md
 
 for name in ("openrlhf", "vllm", "ray", "deepspeed", "flash-attn", "transformers", "torch"):
     print(f"  {name} {md.version(name)}")
-import saerl.rl.openrlhf_order  # noqa: F401  (the order hook imports nothing of OpenRLHF)
+import saerl.rl.openrlhf.order  # noqa: F401  (the order hook imports nothing of OpenRLHF)
 PY
 echo "openrlhf-env: ready; set openrlhf_env: $prefix in your cluster profile (slurm/*.yaml)"

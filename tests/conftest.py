@@ -61,8 +61,8 @@ def tiny(tmp_path_factory):
     return list(TINY_OVERRIDES), store
 
 
-# A tiny RL run (GRPO, token-mean loss, unless rl.algorithm says otherwise): 4 steps of
-# 8 prompts x 2 completions, evals at 0/2/4, checkpoints at 2/4.
+# A tiny RL run (GRPO, token-mean loss, unless rl.algorithm says otherwise): 4 steps of 8 prompts
+# x 2 completions, evals at 0/2/4, checkpoints at 2/4.
 RL_OVERRIDES = (
     "rl.target_model=qwen2-xs",
     "rl.num_generations=2",

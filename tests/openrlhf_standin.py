@@ -76,7 +76,7 @@ def trainer_wandb(args: dict) -> str:
 def main() -> None:
     import ray
 
-    from saerl.rl.openrlhf import parser_from_wheel
+    from saerl.rl.openrlhf.command import parser_from_wheel
 
     args = vars(parser_from_wheel(_wheel()).parse_args(sys.argv[1:]))
     print(args, flush=True)  # OpenRLHF's strategy.print(args): every argument, into the job's log

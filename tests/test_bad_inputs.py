@@ -278,8 +278,8 @@ def test_a_torn_fingerprint_cache_is_rebuilt_not_a_traceback(tmp_path, torn):
 
 
 def test_every_argument_of_a_rendered_job_is_quoted_so_none_is_shell_code(tmp_path):
-    from saerl.rl.openrlhf import RunPaths
-    from saerl.rl.openrlhf_run import LaunchSpec
+    from saerl.rl.openrlhf.command import RunPaths
+    from saerl.rl.openrlhf.run import LaunchSpec
 
     echo = tmp_path / "echoargs"
     echo.write_text('#!/usr/bin/env bash\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')

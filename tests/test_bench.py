@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from saerl import bench
+from saerl.bench import miniature as bench
 from saerl.data.arith import generate
 from saerl.data.config import ArithConfig
 
@@ -65,7 +65,7 @@ def test_the_demo_runs_in_a_copy_of_the_tracked_files_only(tmp_path):
 
 
 def test_the_markdown_names_every_part():
-    from saerl import bench_shapes
+    from saerl.bench import shapes as bench_shapes
 
     shape = {
         "params_millions": 1,

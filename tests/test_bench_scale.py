@@ -1,7 +1,7 @@
 """`make bench-scale` on a small pool: the stages run, the stream's contract is checked, the report
 names every stage (the figures themselves come from the bench, never from a test)."""
 
-from saerl import bench_scale
+from saerl.bench import scale as bench_scale
 
 
 def test_the_scale_bench_runs_every_stage_on_a_small_pool():

@@ -291,7 +291,7 @@ def test_a_run_evaluates_named_benchmarks_and_the_report_shows_them(tiny, tmp_pa
 
 
 def test_openrlhf_eval_labels_grade_benchmarks_by_their_rules(tmp_path):
-    from saerl.rl.openrlhf_reward import export_evals, score_one
+    from saerl.rl.openrlhf.reward import export_evals, score_one
 
     records = load("olympiadbench", tmp_path)
     out = tmp_path / "evals.jsonl"
@@ -316,7 +316,7 @@ def test_the_answer_instruction_reaches_every_prompt_a_model_answers(tmp_path):
     from saerl.config import load_experiment
     from saerl.data.benchmarks import ANSWER_INSTRUCTION
     from saerl.launch.graph import StageGraph
-    from saerl.rl.openrlhf_reward import export_prompts
+    from saerl.rl.openrlhf.reward import export_prompts
     from saerl.rl.trl_backend import curriculum_dataset
 
     table = pa.table({"id": ["a"], "prompt": ["1+1?"], "answer": ["2"]})

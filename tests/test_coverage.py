@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from saerl.configlib import ConfigError
 from saerl.curriculum import coverage
+from saerl.curriculum.budget import proportional_quotas
 from saerl.curriculum.config import CurriculumConfig
-from saerl.curriculum.order import Signals, build_curriculum, proportional_quotas
+from saerl.curriculum.order import Signals, build_curriculum
 
 
 def naive_greedy(x, w, k, beta, ridge):
@@ -239,7 +240,7 @@ def test_a_coverage_run_gets_exactly_one_full_batch_per_step(n, steps, B, fracti
 
 
 def test_the_scale_bench_pool_and_report_on_a_small_pool(tmp_path):
-    from saerl import bench_coverage
+    from saerl.bench import coverage as bench_coverage
 
     z, u, topic = bench_coverage.synthetic_pool(500, 2048, 16, 4, seed=1)
     assert z.shape == (500, 2048) and len(u) == len(topic) == 500

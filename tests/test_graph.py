@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import RL_OVERRIDES, TINY_OVERRIDES
 
-from saerl.config import load_experiment, to_dict
+from saerl.config import flat_defaults, load_experiment, to_dict
 from saerl.launch.graph import Plan, StageGraph, topological
 from saerl.launch.local import LocalExecutor
 from saerl.launch.sweep import check_distinct, read_sweep, sweep_graphs
@@ -84,10 +84,10 @@ def test_a_run_folder_of_another_config_is_refused(tmp_path):
     cfg = load_experiment(overrides=["rl.steps=7"])
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(to_dict(load_experiment(overrides=["rl.steps=9"]))))
     with pytest.raises(RunConflict, match=r"rl\.steps: 9 there vs 7 here"):
-        check_recorded(tmp_path, to_dict(cfg))
+        check_recorded(tmp_path, to_dict(cfg), flat_defaults())
     # where outputs go is not identity: another store or W&B mode is the same run
     same = load_experiment(overrides=["rl.steps=9", "store_dir=/elsewhere", "rl.wandb=disabled"])
-    check_recorded(tmp_path, to_dict(same))
+    check_recorded(tmp_path, to_dict(same), flat_defaults())
 
 
 def test_a_new_config_field_renames_no_run_but_a_changed_default_is_refused(tmp_path):
@@ -95,13 +95,13 @@ def test_a_new_config_field_renames_no_run_but_a_changed_default_is_refused(tmp_
 
     cfg = to_dict(load_experiment(overrides=["rl.steps=9"]))
     older = {**cfg, "rl": {k: v for k, v in cfg["rl"].items() if k != "eval_batch_size"}}  # before the field
-    assert identity_hash(older) == identity_hash(cfg)
+    assert identity_hash(older, flat_defaults()) == identity_hash(cfg, flat_defaults())
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(older))
-    check_recorded(tmp_path, cfg)  # a folder from before the field is the same run
+    check_recorded(tmp_path, cfg, flat_defaults())  # a folder from before the field is the same run
     # a folder made when rl.eval_batch_size defaulted to 32: not silently reused under the new default
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({**cfg, "rl": {**cfg["rl"], "eval_batch_size": 32}}))
     with pytest.raises(RunConflict, match=r"rl\.eval_batch_size: 32 there vs 64 \(the default\) here"):
-        check_recorded(tmp_path, cfg)
+        check_recorded(tmp_path, cfg, flat_defaults())
 
 
 def test_run_folder_hash_changes_with_any_identity_key_only():

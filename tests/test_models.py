@@ -168,7 +168,7 @@ def test_chat_generation_stops_at_the_turn_end_of_a_base_models_tokenizer(tiny):
 def test_sft_saturation_curve_evaluates_along_one_schedule(tiny, monkeypatch, tmp_path):
     """The saturation tool: evaluations on the validation split every `every` steps and at the end,
     the SFT time net of evaluation, the same run as the models stage's up to its step count."""
-    from saerl.models import saturation
+    from saerl.studies import saturation
 
     overrides, store = tiny
     monkeypatch.chdir(tmp_path)
@@ -197,7 +197,7 @@ def test_sft_saturation_curve_evaluates_along_one_schedule(tiny, monkeypatch, tm
 
 
 def test_saturation_step_is_the_first_within_tolerance_of_the_best():
-    from saerl.models.saturation import saturation_step
+    from saerl.studies.saturation import saturation_step
 
     points = [{"step": s, "accuracy": a} for s, a in [(250, 0.3), (500, 0.5), (750, 0.61), (1000, 0.62)]]
     assert saturation_step(points, 0.02) == 750

@@ -17,7 +17,7 @@ import pytest
 
 from saerl.config import load_experiment
 from saerl.launch.sweep import read_sweep, sweep_graphs
-from saerl.rl.openrlhf import CommandError, RunPaths, check_command, parser_from_wheel, render_command
+from saerl.rl.openrlhf.command import CommandError, RunPaths, check_command, parser_from_wheel, render_command
 
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "golden"
@@ -227,7 +227,7 @@ def _call_like_openrlhf(queries, prompts, labels):
     """OpenRLHF calls reward_func once per sample, in a worker thread of its vLLM engine actor."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from saerl.rl.openrlhf_reward import reward_func
+    from saerl.rl.openrlhf.reward import reward_func
 
     with ThreadPoolExecutor(2) as pool:
         outs = list(
@@ -240,7 +240,7 @@ def _call_like_openrlhf(queries, prompts, labels):
 
 
 def test_the_reward_file_scores_correct_wrong_and_malformed_completions_from_a_thread(tmp_path, monkeypatch):
-    from saerl.rl.openrlhf_reward import label_for
+    from saerl.rl.openrlhf.reward import label_for
 
     monkeypatch.setenv("SAERL_ORDER_LOG", str(tmp_path / "order"))
     prompt = "<|im_start|>user\nCompute 40+45.<|im_end|>\n<|im_start|>assistant\n"
@@ -264,7 +264,7 @@ def test_the_reward_file_scores_correct_wrong_and_malformed_completions_from_a_t
 
 def test_the_reward_grades_the_response_up_to_its_first_turn_end():
     """A completion that ran past the turn end (a stop missed) is graded on the model's turn only."""
-    from saerl.rl.openrlhf_reward import label_for
+    from saerl.rl.openrlhf.reward import label_for
 
     prompt = "<|im_start|>user\nCompute 40+45.<|im_end|>\n<|im_start|>assistant\n"
     invented = "#### 84<|im_end|>\n<|im_start|>user\nNo, it is 85.<|im_end|>\n#### 85"
@@ -283,7 +283,7 @@ def test_a_pathological_answer_cannot_block_the_reward_it_times_out_scores_0_and
     import threading
 
     from saerl.data import grading_pool
-    from saerl.rl.openrlhf_reward import label_for
+    from saerl.rl.openrlhf.reward import label_for
 
     monkeypatch.setenv("SAERL_GRADE_TIMEOUT_S", "3")
     monkeypatch.setattr(grading_pool, "_POOL", None)  # a pool with this limit
@@ -308,7 +308,7 @@ def test_a_pathological_answer_cannot_block_the_reward_it_times_out_scores_0_and
 def test_the_curriculum_exports_in_order_with_ids_in_the_labels(tmp_path):
     import pyarrow as pa
 
-    from saerl.rl.openrlhf_reward import export_prompts
+    from saerl.rl.openrlhf.reward import export_prompts
 
     table = pa.table({"id": ["x2", "x1"], "prompt": ["p2", "p1"], "answer": ["2", "1"]})
     assert export_prompts(table, tmp_path / "p.jsonl", "int") == 2
@@ -354,7 +354,7 @@ def openrlhf_prompt_loader(wheel: Path, prompts: Path, patch: bool):
     import torch
     import torch.distributed as dist
 
-    from saerl.rl.openrlhf_order import sequential_prompts
+    from saerl.rl.openrlhf.order import sequential_prompts
 
     prompt_mod = _exec_module(_source(wheel, "openrlhf/datasets/prompts_dataset.py"), "prompts_dataset")
     utils_mod = _exec_module(_source(wheel, "openrlhf/datasets/utils.py"), "datasets_utils")
@@ -404,7 +404,7 @@ def test_the_order_hook_makes_openrlhfs_own_prompt_dataloader_follow_the_curricu
     import pyarrow as pa
     import torch
 
-    from saerl.rl.openrlhf_reward import export_prompts
+    from saerl.rl.openrlhf.reward import export_prompts
 
     ids = [f"q{i:03d}" for i in range(64)]
     table = pa.table({"id": ids, "prompt": [f"prompt {i}" for i in ids], "answer": ["1"] * 64})
@@ -420,7 +420,7 @@ def test_the_order_hook_makes_openrlhfs_own_prompt_dataloader_follow_the_curricu
 
 
 def test_the_order_hook_refuses_an_openrlhf_it_was_not_written_for():
-    from saerl.rl.openrlhf_order import OrderHookError, install, sequential_prompts
+    from saerl.rl.openrlhf.order import OrderHookError, install, sequential_prompts
 
     class Changed:
         def setup_dataloader(self, dataset, batch_size):  # no shuffle argument any more
@@ -435,8 +435,8 @@ def test_the_order_hook_refuses_an_openrlhf_it_was_not_written_for():
 def test_the_order_audit_finds_kept_and_broken_orders(tmp_path, monkeypatch):
     import pyarrow as pa
 
-    from saerl.rl.openrlhf_order import audit
-    from saerl.rl.openrlhf_reward import export_prompts, label_for
+    from saerl.rl.openrlhf.order import audit
+    from saerl.rl.openrlhf.reward import export_prompts, label_for
 
     ids = [f"q{i}" for i in range(8)]
     export_prompts(pa.table({"id": ids, "prompt": ids, "answer": ["1"] * 8}), tmp_path / "p.jsonl", "int")
@@ -468,7 +468,7 @@ def test_openrlhfs_own_eval_metrics_map_onto_the_reports_eval_sets(wheel, tmp_pa
 
     from analysis.tidy import canonical_metric
     from saerl.data.records import Record
-    from saerl.rl.openrlhf_reward import export_evals, score_one
+    from saerl.rl.openrlhf.reward import export_evals, score_one
 
     evals = {
         "eval_id": [Record("a", "1+1", "2"), Record("b", "2+2", "4")],
@@ -530,7 +530,7 @@ def test_a_dry_run_of_the_paper_sweep_writes_sbatch_scripts_and_openrlhf_command
         args = parse(parser, argv)
         assert args["rollout.batch_size"] == 128 and args["rollout.n_samples_per_prompt"] == 8
         assert args["ckpt.output_dir"].startswith(str(tmp_path / "runs" / "paper-main"))
-        assert "--setup-hook saerl.rl.openrlhf_order.install" in text
+        assert "--setup-hook saerl.rl.openrlhf.order.install" in text
         assert "$HOME/openrlhf-env" not in text and "/openrlhf-env/bin/python" in text
         # Actor and vLLM load the run's model folder, whose generation config stops at the turn end.
         assert args["actor.model_name_or_path"] == str(
@@ -616,7 +616,7 @@ def test_the_plan_reads_a_local_targets_stop_rule_and_size(tiny, tmp_path):
 
 
 def test_the_driver_forwards_the_jobs_environment_but_never_the_wandb_key(tmp_path):
-    from saerl.rl.openrlhf_driver import forwarded_env, parse, wandb_can_log, without_wandb
+    from saerl.rl.openrlhf.driver import forwarded_env, parse, wandb_can_log, without_wandb
 
     env = {"WANDB_PROJECT": "p", "WANDB_SERVICE": "3-1-unix-/tmp/s", "HF_HOME": "/hf", "PATH": "/bin"}
     fwd = forwarded_env({**env, "TRITON_CACHE_DIR": "/t", "SAERL_ORDER_LOG": "/o", "WANDB_API_KEY": "k"})
@@ -640,7 +640,7 @@ def test_the_driver_forwards_the_jobs_environment_but_never_the_wandb_key(tmp_pa
 
 
 def test_the_order_audit_skips_a_torn_last_line_and_names_any_other_bad_line(tmp_path):
-    from saerl.rl.openrlhf_order import read_order_logs
+    from saerl.rl.openrlhf.order import read_order_logs
 
     good = json.dumps({"time": 1.0, "ids": ["a", "b"]}) + "\n"
     (tmp_path / "log.1").write_text(good + '{"time": 2.0, "ids": ["c"')  # killed mid-append

@@ -1,6 +1,6 @@
 """The model folder an OpenRLHF run loads stops where every other generation path stops: a base
 model whose EOS is <|endoftext|> (as Qwen2.5's) gets the chat turn end <|im_end|> in the
-generation_config.json that vLLM 0.29 reads for every request (saerl/rl/openrlhf_model.py)."""
+generation_config.json that vLLM 0.29 reads for every request (saerl/rl/openrlhf/model.py)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def make_base_model(tiny, tmp_path):
 def test_the_actor_folder_adds_the_turn_end_to_the_generation_config_vllm_reads(base_model, tmp_path):
     from transformers import AutoModelForCausalLM, GenerationConfig
 
-    from saerl.rl.openrlhf_model import write_actor_folder
+    from saerl.rl.openrlhf.model import write_actor_folder
 
     folder, tok = base_model
     text_end, im_end = tok.convert_tokens_to_ids(["<|endoftext|>", "<|im_end|>"])
@@ -62,7 +62,7 @@ def test_the_actor_folder_adds_the_turn_end_to_the_generation_config_vllm_reads(
 
 
 def test_a_target_that_is_not_on_the_node_is_named_in_the_error(tmp_path):
-    from saerl.rl.openrlhf_model import TargetModelError, write_actor_folder
+    from saerl.rl.openrlhf.model import TargetModelError, write_actor_folder
 
     with pytest.raises(TargetModelError, match=r"rl.target_model=/nope/model: no such folder"):
         write_actor_folder("/nope/model", tmp_path / "actor-model")

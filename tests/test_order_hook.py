@@ -55,7 +55,7 @@ def test_the_order_hook_patches_at_once_when_openrlhf_is_already_imported(monkey
     """A worker that imported the strategy before the hook ran (a reused process) is patched too."""
     import sys
 
-    from saerl.rl.openrlhf_order import MARK, patch_after_import, sequential_openrlhf
+    from saerl.rl.openrlhf.order import MARK, patch_after_import, sequential_openrlhf
 
     monkeypatch.syspath_prepend(str(STANDINS))
     for name in [m for m in sys.modules if m.startswith(("openrlhf", "deepspeed"))]:

@@ -1,6 +1,6 @@
 """Ray inside a multi-node Slurm job, for real: the two-node Slurm of slurm/up.sh, CPU-only Ray
 (ray==2.55.0, OpenRLHF 0.11.2's pin), and ``saerl.launch.ray_check`` standing in for the trainer,
-started through the OpenRLHF driver (``saerl.rl.openrlhf_driver``) exactly as an OpenRLHF run is.
+started through the OpenRLHF driver (``saerl.rl.openrlhf.driver``) exactly as an OpenRLHF run is.
 
 Skips (saying why) without Slurm or Ray; with SAERL_REQUIRE_SLURM=1 (CI) it fails instead.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from saerl.launch.ray_cluster import RayClusterJob, RayNodeOptions, RayTask
+from saerl.rl.openrlhf.ray_cluster import RayClusterJob, RayNodeOptions, RayTask
 
 ROOT = Path(__file__).parent.parent
 TESTS = Path(__file__).parent
@@ -75,7 +75,7 @@ def submit(tmp_path: Path, driver_args: list[str], on_joined=None):
         additional_parameters={"requeue": True},
     )
     py = sys.executable
-    driver = [py, "-m", "saerl.rl.openrlhf_driver", "--entry", "saerl.launch.ray_check"]
+    driver = [py, "-m", "saerl.rl.openrlhf.driver", "--entry", "saerl.launch.ray_check"]
     driver += ["--setup-hook", "saerl.launch.ray_check.mark_worker", "--", *driver_args]
     opts = RayNodeOptions(
         ray_bin=str(Path(py).parent / "ray"), num_cpus=1, env={"SAERL_RAY_PROBE": "forwarded"}

@@ -45,7 +45,7 @@ class CurriculumConfig:
     """When the run has more steps than the stream has batches: 'repeat' replays the stream's full
     batches in the same order (a second pass), 'error' refuses. OUR CHOICE: repeating keeps the
     order within each pass; a run shorter than the stream instead trains on a stratified subset
-    (``saerl.curriculum.order.stratified``) so that it still goes from easy to hard."""
+    (``saerl.curriculum.budget.stratified``) so that it still goes from easy to hard."""
 
     # Coverage selection (mode='coverage', after IRDS, arXiv 2605.28247; its code is not public, so
     # every knob below is OUR CHOICE, documented in saerl/curriculum/coverage.py).

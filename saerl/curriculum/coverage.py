@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from saerl.curriculum.budget import proportional_quotas
+
 
 def learnability(failure_rate: np.ndarray) -> np.ndarray:
     """u = 4 p (1 - p), p = 1 - failure rate (clipped to [0, 1]); NaN in, NaN out."""
@@ -133,8 +135,6 @@ def greedy_logdet_per_cluster(
     N^2 * d_sae; coverage across clusters is then enforced by the quotas, not the determinant.
     Returns the selected indices, cluster by cluster."""
     import scipy.sparse as sp
-
-    from saerl.curriculum.order import proportional_quotas
 
     x = sp.csr_matrix(features)
     labels = np.unique(clusters)

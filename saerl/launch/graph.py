@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from saerl.config import SaerlConfig, replicated, to_dict
+from saerl.config import SaerlConfig, flat_defaults, replicated, to_dict
 from saerl.configlib import flat_dict
 from saerl.curriculum import stage as curriculum_stage
 from saerl.data import benchmarks as benchmarks_stage
@@ -127,7 +127,7 @@ def run_name(cfg: SaerlConfig, varying: Sequence[str] = ()) -> str:
     parts = [Path(str(cfg.rl.target_model)).name, method]
     parts += [f"{k.rsplit('.', 1)[-1]}{flat[k]}" for k in varying if k not in NAME_PARTS and k in flat]
     parts += [f"s{cfg.rl.seed}"] + ([f"r{cfg.replicate}"] if cfg.replicate else [])
-    parts += [rl_run.identity_hash(config)]
+    parts += [rl_run.identity_hash(config, flat_defaults())]
     return "".join(c if c.isalnum() or c in "_.-" else "_" for c in "-".join(parts))
 
 
@@ -321,6 +321,7 @@ class StageGraph:
             "grader": self.grader,
             "name": name,
             "config": to_dict(self.cfg),  # the seeds as given: a job re-plans from it
+            "defaults": flat_defaults(),  # what the run folder's identity is measured against
             "variant": variant,
         }
         inputs = {**self.eval_inputs(), "curriculum": self.curriculum, "target": self.target}

@@ -94,8 +94,8 @@ class NodeJob(submitit.helpers.Checkpointable):
         from pathlib import Path
 
         from saerl.launch.local import LocalExecutor
-        from saerl.launch.ray_cluster import RayTask
-        from saerl.rl import openrlhf_run
+        from saerl.rl.openrlhf import run as openrlhf_run
+        from saerl.rl.openrlhf.ray_cluster import RayTask
         from saerl.store import ArtifactStore
 
         if env is None:

@@ -137,7 +137,7 @@ def describe(
 
 def checkpoint_disk_lines(nodes: list[Node]) -> list[str]:
     """The checkpoint disk the sweep's OpenRLHF runs need at their peak, per target and in all."""
-    from saerl.rl.openrlhf_model import checkpoint_disk, parameter_count
+    from saerl.rl.openrlhf.model import checkpoint_disk, parameter_count
 
     runs = [n for n in nodes if n.stage == "run" and n.params["rl"].backend == "openrlhf"]
     if not runs:

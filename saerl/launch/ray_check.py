@@ -1,6 +1,6 @@
 """A small Ray workload that checks a job's Ray cluster the way the trainer will use it:
 
-    python -m saerl.rl.openrlhf_driver --entry saerl.launch.ray_check \\
+    python -m saerl.rl.openrlhf.driver --entry saerl.launch.ray_check \\
         --setup-hook saerl.launch.ray_check.mark_worker -- --out check.json
 
 It runs one task pinned to each alive node and records, per node, the host, the process, whether
@@ -95,9 +95,9 @@ def submit_check(profile: object, nodes: int, folder: Path) -> dict[str, object]
     from submitit.core.utils import FailedJobError
 
     from saerl.launch.profiles import ClusterProfile, check_request
-    from saerl.launch.ray_cluster import RayClusterError, RayClusterJob, RayNodeOptions
     from saerl.launch.slurm import request_parameters
-    from saerl.rl.openrlhf_run import environment
+    from saerl.rl.openrlhf.ray_cluster import RayClusterError, RayClusterJob, RayNodeOptions
+    from saerl.rl.openrlhf.run import environment
 
     assert isinstance(profile, ClusterProfile)
     req = dataclasses.replace(profile.multi_gpu, nodes=nodes)
@@ -113,7 +113,7 @@ def submit_check(profile: object, nodes: int, folder: Path) -> dict[str, object]
     driver = [
         python,
         "-m",
-        "saerl.rl.openrlhf_driver",
+        "saerl.rl.openrlhf.driver",
         "--nodes",
         str(nodes),
         "--entry",

@@ -336,7 +336,7 @@ def check_openrlhf_runs(nodes: Sequence[Node], outcome: str = "nothing was submi
     """OpenRLHF's cross-flag rules for every OpenRLHF run about to be submitted (or planned), before
     anything is: a rejected command line would otherwise fail hours later, after its inputs were
     built, or hang until the time limit."""
-    from saerl.rl.openrlhf import CommandError, check_command
+    from saerl.rl.openrlhf.command import CommandError, check_command
 
     for node in nodes:
         if node.stage == "run" and node.params["rl"].backend == "openrlhf":
@@ -400,7 +400,7 @@ def node_python(profile: ClusterProfile, node: Node) -> str:
     which saerl's environment does not have: they run in the OpenRLHF environment (openrlhf_env),
     where saerl is installed without its pins (slurm/openrlhf-env.sh)."""
     if needs_vllm(node) and profile.openrlhf_env:
-        from saerl.rl.openrlhf_run import environment
+        from saerl.rl.openrlhf.run import environment
 
         return environment(profile.openrlhf_env)[0]
     return profile.python
@@ -490,7 +490,7 @@ def openrlhf_script(job: Any) -> str | None:
     """The OpenRLHF command script of a run job (None for other jobs), from the plan alone."""
     from saerl.configlib import load_config
     from saerl.launch.jobs import find_node
-    from saerl.rl import openrlhf_run
+    from saerl.rl.openrlhf import run as openrlhf_run
     from saerl.rl.run import wandb_id
     from saerl.store import ArtifactStore
 

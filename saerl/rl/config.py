@@ -56,7 +56,7 @@ class OpenRLHFConfig:
     """Any further OpenRLHF flags, appended as given (checked by its parser in the tests)."""
     entry: str = "openrlhf.cli.train_ppo_ray"
     """The module the driver runs as __main__ (a fork of OpenRLHF with the same command line)."""
-    setup_hook: str = "saerl.rl.openrlhf_order.install"
+    setup_hook: str = "saerl.rl.openrlhf.order.install"
     """Ray worker_process_setup_hook: saerl's makes OpenRLHF's prompt dataloader keep the curriculum's
     order ('' leaves OpenRLHF shuffling it)."""
 
@@ -82,7 +82,7 @@ class RLConfig:
     """A name from models.family, a local HF folder, or a hub id."""
     backend: Literal["trl", "openrlhf"] = "trl"
     """'trl' (local: CPU or one GPU, runs here); 'openrlhf' (multi-node GPUs, submitted to Slurm by
-    `make sweep`: Ray inside the job, OpenRLHF 0.11.2 in its own environment; saerl.rl.openrlhf_run)."""
+    `make sweep`: Ray inside the job, OpenRLHF 0.11.2 in its own environment; saerl.rl.openrlhf.run)."""
     openrlhf: OpenRLHFConfig = field(default_factory=OpenRLHFConfig)
     """Placement and engines of the OpenRLHF backend."""
     algorithm: Literal["grpo", "grpo_token_mean", "dapo", "sft"] = "grpo_token_mean"

@@ -20,7 +20,6 @@ actually applied (curriculum.rho, or 0 for the modes that do not mix: vanilla, n
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import logging
@@ -97,19 +96,13 @@ def wandb_id(config: dict[str, Any], name: str) -> str:
     return hashlib.sha256(f"{config['name']}/{name}".encode()).hexdigest()[:16]
 
 
-@functools.cache
-def _defaults() -> dict[str, Any]:
-    from saerl.config import SaerlConfig, to_dict
-
-    return flat_dict(to_dict(SaerlConfig()))
-
-
-def identity(config: dict[str, Any]) -> dict[str, Any]:
+def identity(config: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """The flat keys of a resolved config that define what a run computes, where they differ from
-    the current defaults. So a new config field, whose default keeps the old behaviour, renames no
-    run folder; and a changed default makes ``check_recorded`` refuse a folder made under the old
-    one (its recorded value is then not the default) instead of reusing it."""
-    defaults = _defaults()
+    ``defaults`` (every flat key at the current default, ``saerl.config.flat_defaults``; the stage
+    graph passes them in a run's params). So a new config field, whose default keeps the old
+    behaviour, renames no run folder; and a changed default makes ``check_recorded`` refuse a
+    folder made under the old one (its recorded value is then not the default) instead of reusing
+    it."""
     return {
         k: v
         for k, v in flat_dict(config).items()
@@ -117,8 +110,8 @@ def identity(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def identity_hash(config: dict[str, Any]) -> str:
-    blob = json.dumps(identity(config), sort_keys=True, default=str)
+def identity_hash(config: dict[str, Any], defaults: dict[str, Any]) -> str:
+    blob = json.dumps(identity(config, defaults), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:6]
 
 
@@ -155,16 +148,16 @@ def _set_status(path: Path, **fields: Any) -> None:
     atomic_write_text(path / "status.json", json.dumps({**current, **fields}, indent=1))
 
 
-def check_recorded(path: Path, config: dict[str, Any]) -> None:
-    """Refuse a folder whose recorded config.yaml has another identity than ``config``."""
+def check_recorded(path: Path, config: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Refuse a folder whose recorded config.yaml has another identity than ``config`` (both
+    measured against ``defaults``, see ``identity``)."""
     recorded_file = path / "config.yaml"
     if not recorded_file.exists():
         return
     recorded = yaml.safe_load(recorded_file.read_text()) or {}
-    mine, theirs = identity(config), identity(recorded)
+    mine, theirs = identity(config, defaults), identity(recorded, defaults)
     if mine != theirs:
         diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
-        defaults = _defaults()
 
         def value(side: dict[str, Any], k: str) -> str:
             return repr(side[k]) if k in side else f"{defaults.get(k)!r} (the default)"
@@ -196,7 +189,7 @@ def execute_run(params: dict[str, Any], inputs: dict[str, Artifact], device: str
             "its command line (saerl.rl.openrlhf) but has no job driver for it yet; use rl.backend=trl"
         )
     path = Path(config["runs_dir"]) / config["name"] / params["name"]
-    check_recorded(path, config)
+    check_recorded(path, config, params["defaults"])
     if status(path)["state"] == "done":
         return path
     with run_lock(path):
@@ -211,7 +204,8 @@ def _train(path: Path, params: dict[str, Any], inputs: dict[str, Artifact], devi
     from saerl.tracking import Tracker
 
     config, rl = params["config"], params["rl"]
-    check_recorded(path, config)  # again under the lock: another process may have started first
+    # again under the lock: another process may have started first
+    check_recorded(path, config, params["defaults"])
     if status(path)["state"] == "done":
         return path
     cur, target = inputs["curriculum"], inputs["target"]

@@ -23,7 +23,7 @@ def _spy(owner, name: str) -> None:
 def hook() -> None:
     for name in ("is_available", "device_count", "init", "set_device", "current_device"):
         _spy(torch.cuda, name)
-    from saerl.rl.openrlhf_order import install
+    from saerl.rl.openrlhf.order import install
 
     install()
     AFTER_HOOK.update(

@@ -1,11 +1,11 @@
-"""The driver of an OpenRLHF run, started by rank 0 of a multi-node job (saerl.launch.ray_cluster):
+"""The driver of an OpenRLHF run, started by rank 0 of a multi-node job (saerl.rl.openrlhf.ray_cluster):
 
-    python -m saerl.rl.openrlhf_driver [--nodes N] [--entry MODULE] [--setup-hook HOOK] -- <OpenRLHF args>
+    python -m saerl.rl.openrlhf.driver [--nodes N] [--entry MODULE] [--setup-hook HOOK] -- <OpenRLHF args>
 
 It initialises Ray itself, connected to the job's cluster (``RAY_ADDRESS``), with
 
 - ``worker_process_setup_hook``: run in every Ray worker process before any task; the default
-  (``saerl.rl.openrlhf_order.install``) makes OpenRLHF's prompt dataloader sequential, so the
+  (``saerl.rl.openrlhf.order.install``) makes OpenRLHF's prompt dataloader sequential, so the
   curriculum's order survives (OpenRLHF shuffles it otherwise, with no flag to stop it);
 - ``env_vars``: the W&B, Hugging Face, cache and saerl variables of this environment, so every
   worker on every node logs and caches where the job does;
@@ -38,10 +38,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-log = logging.getLogger("saerl.openrlhf_driver")
+log = logging.getLogger(__name__)
 
 ENTRY = "openrlhf.cli.train_ppo_ray"
-HOOK = "saerl.rl.openrlhf_order.install"
+HOOK = "saerl.rl.openrlhf.order.install"
 FORWARDED_PREFIXES = ("WANDB_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "VLLM_", "NCCL_", "SAERL_", "TRITON_")
 FORWARDED = ("TORCH_HOME", "XDG_CACHE_HOME", "TOKENIZERS_PARALLELISM", "RAY_ENABLE_ZERO_COPY_TORCH_TENSORS")
 NOT_FORWARDED = ("WANDB_SERVICE", "WANDB_API_KEY")
@@ -110,7 +110,7 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     if "--" in argv:
         i = argv.index("--")
         argv, rest = argv[:i], argv[i + 1 :]
-    p = argparse.ArgumentParser(prog="python -m saerl.rl.openrlhf_driver", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m saerl.rl.openrlhf.driver", description=__doc__.split("\n")[0])
     p.add_argument("--entry", default=ENTRY, help="module run as __main__ once Ray is up")
     p.add_argument("--setup-hook", default=HOOK, help="Ray worker_process_setup_hook ('' for none)")
     p.add_argument("--nodes", type=int, default=int(os.environ.get("SAERL_RAY_NODES", "1")))

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from saerl.bench_coverage import write_bench
+from saerl.bench.writer import write_bench
 
 SHAPE = {"prompts": 103_000, "latents": 16_384, "k": 64}
 
@@ -199,7 +199,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Machine: {m['cpu_count']} CPU cores ({m['torch_threads']} torch threads), Python {m['python']}, "
         f"torch {m['torch']}, numpy {m['numpy']}. Pool: {s['prompts']:,} arithmetic prompts "
         f"({f['mean_prompt_tokens']} tokens on average); the miniature's source shape, a TopK SAE of "
-        f"{s['latents']:,} latents (k = {s['k']}); random init (saerl/bench_scale.py).",
+        f"{s['latents']:,} latents (k = {s['k']}); random init (saerl/bench/scale.py).",
         "",
         "| stage | wall s | peak RSS GB (process, after the stage) |",
         "|---|---|---|",

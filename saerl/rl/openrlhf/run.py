@@ -7,10 +7,10 @@
       wandb/
 
 Rank 0 writes the run folder and the OpenRLHF inputs (the curriculum in training order, the eval
-sets, the model folder OpenRLHF loads: saerl.rl.openrlhf_model, the command line), logs the
+sets, the model folder OpenRLHF loads: saerl.rl.openrlhf.model, the command line), logs the
 step-0 evaluation (the ``eval0`` node: OpenRLHF evaluates only after training steps) to
 metrics.jsonl and W&B, then every rank takes part in the job's Ray
-cluster (saerl.launch.ray_cluster) while rank 0's driver runs OpenRLHF. Afterwards rank 0 audits
+cluster (saerl.rl.openrlhf.ray_cluster) while rank 0's driver runs OpenRLHF. Afterwards rank 0 audits
 the order in which the reward function saw the prompts against the curriculum
 (``openrlhf/order_audit.json``) and marks the run done. A requeued job resumes from OpenRLHF's
 last checkpoint and keeps the W&B run (``WANDB_RUN_ID`` + ``WANDB_RESUME=allow``, which OpenRLHF's
@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
-from saerl.rl import openrlhf_model
-from saerl.rl.openrlhf import RunPaths, check_command, render_command
+from saerl.rl.openrlhf import model as openrlhf_model
+from saerl.rl.openrlhf.command import RunPaths, check_command, render_command
 
 FOLDER = "openrlhf"
 
@@ -52,7 +52,7 @@ class LaunchSpec:
     """The target model as named (folder or hub id); OpenRLHF loads ``paths.model``, written from it."""
 
     def driver(self, python: str) -> list[str]:
-        head = [python, "-m", "saerl.rl.openrlhf_driver", "--nodes", str(self.nodes)]
+        head = [python, "-m", "saerl.rl.openrlhf.driver", "--nodes", str(self.nodes)]
         head += ["--entry", self.entry, "--setup-hook", self.setup_hook]
         return [*head, "--", *self.argv]
 
@@ -104,7 +104,7 @@ def launch_spec(params: dict[str, Any], target_path: str, wandb_run_id: str) -> 
 
 
 def reward_file() -> str:
-    from saerl.rl import openrlhf_reward
+    from saerl.rl.openrlhf import reward as openrlhf_reward
 
     return str(Path(openrlhf_reward.__file__).resolve())
 
@@ -113,7 +113,7 @@ def prepare(spec: LaunchSpec, params: dict[str, Any], inputs: dict[str, Any], py
     """Rank 0, before Ray: the run folder, OpenRLHF's input files and the step-0 evaluation."""
     from saerl.curriculum.stage import FILE, read_curriculum
     from saerl.rl.eval0 import eval_sets
-    from saerl.rl.openrlhf_reward import export_evals, export_prompts
+    from saerl.rl.openrlhf.reward import export_evals, export_prompts
     from saerl.rl.run import _set_status, condition, status
     from saerl.store import atomic_write_text, git_sha
 
@@ -176,7 +176,7 @@ def log_step0(
 
 
 def audit_order(spec: LaunchSpec, prompts_per_step: int) -> dict[str, Any]:
-    from saerl.rl.openrlhf_order import audit
+    from saerl.rl.openrlhf.order import audit
     from saerl.store import atomic_write_text
 
     result = audit(Path(spec.env["SAERL_ORDER_LOG"]), Path(spec.paths.prompts), prompts_per_step)
@@ -194,7 +194,7 @@ def environment(prefix: str) -> tuple[str, str]:
 
 def execute(params: dict[str, Any], inputs: dict[str, Any] | None, task: Any, env_prefix: str = "") -> str:
     """This task's part of an OpenRLHF run job (``inputs``: the run node's artifacts, rank 0 only)."""
-    from saerl.launch.ray_cluster import RayNodeOptions, abort_workers, release_workers, run_ray_job
+    from saerl.rl.openrlhf.ray_cluster import RayNodeOptions, abort_workers, release_workers, run_ray_job
     from saerl.rl.run import check_recorded, run_lock, status, wandb_id
 
     config = params["config"]
@@ -204,7 +204,7 @@ def execute(params: dict[str, Any], inputs: dict[str, Any] | None, task: Any, en
     assert inputs is not None
     spec = launch_spec(params, str(inputs["target"].path), wandb_id(config, params["name"]))
     try:
-        check_recorded(spec.run_dir, config)
+        check_recorded(spec.run_dir, config, params["defaults"])
         if status(spec.run_dir)["state"] == "done":
             release_workers(task)
             return f"{spec.run_dir}: already done"
@@ -220,7 +220,7 @@ def _train(
     spec: LaunchSpec, params: dict[str, Any], inputs: dict[str, Any], task: Any, python: str, ray_bin: str
 ) -> str:
     """Rank 0 under the run's lock: prepare, the Ray job with OpenRLHF, the order audit."""
-    from saerl.launch.ray_cluster import RayNodeOptions, run_ray_job
+    from saerl.rl.openrlhf.ray_cluster import RayNodeOptions, run_ray_job
     from saerl.rl.run import _set_status, requeue_requested
 
     try:

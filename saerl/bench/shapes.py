@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from saerl.bench_coverage import write_bench
+from saerl.bench.writer import write_bench
 
 SHAPES: dict[str, dict[str, Any]] = {
     "Qwen2.5-0.5B": {

@@ -18,7 +18,6 @@ Writes reports/bench_coverage.json and reports/bench_coverage.md.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -169,15 +168,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the pool (a smoke run)")
     args = parser.parse_args()
     results = bench(dict(SCALE, prompts=10_300), dict(SMALL, prompts=1_500)) if args.quick else bench()
+    from saerl.bench.writer import write_bench
+
     write_bench(args.out, "bench_coverage", results, markdown(results))
-
-
-def write_bench(out: Path, name: str, results: dict[str, Any], text: str) -> None:
-    """``out``/``name``.json (the figures) and .md (the table), and the table on stdout."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(results, indent=1))
-    (out / f"{name}.md").write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 SFT schedule, to choose a warm-start at which more SFT no longer helps (RL is then compared with
 what it adds, not with under-trained SFT; analysis/LOG.md, the same-compute SFT baseline).
 
-    python -m saerl.models.saturation --targets qwen2-s llama-s --steps 3000 --every 250
+    python -m saerl.studies.saturation --targets qwen2-s llama-s --steps 3000 --every 250
 
 The data and tokenizer are the configured miniature's (built or reused through the store); each
 target starts from the same random init as the models stage (`models.sft.seed`) and trains with
@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from saerl.bench_coverage import write_bench
+from saerl.bench.writer import write_bench
 
 
 def sft_curve(

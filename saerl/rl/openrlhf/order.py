@@ -3,7 +3,7 @@
 OpenRLHF's trainer (the ``PPOTrainer`` Ray actor) builds its prompt dataloader with
 ``strategy.setup_dataloader(prompts_dataset, 1, True, True, ...)``: the fourth argument is
 ``shuffle``, always True, with no flag. :func:`install` is the Ray ``worker_process_setup_hook``
-the driver (``saerl.rl.openrlhf_driver``) sets: in every Ray worker it arranges for
+the driver (``saerl.rl.openrlhf.driver``) sets: in every Ray worker it arranges for
 ``DeepspeedStrategy.setup_dataloader`` to build a dataloader over OpenRLHF's ``PromptDataset``
 with ``shuffle=False`` (the training prompts, and the eval prompts, which OpenRLHF already reads in
 order). Every other dataloader (the replay buffer's mini-batches within a step) is left alone:
@@ -20,7 +20,7 @@ itself imports it, inside the actor, with the devices already narrowed.
 
 Dynamic filtering (``rl.openrlhf.dynamic_filtering``) refills rejected groups with later prompts,
 so steps drift off the curriculum's batches; it is off by default. :func:`audit` measures the
-drift (or its absence) from the ids that ``saerl.rl.openrlhf_reward`` logs as it scores.
+drift (or its absence) from the ids that ``saerl.rl.openrlhf.reward`` logs as it scores.
 """
 
 from __future__ import annotations

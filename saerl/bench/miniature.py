@@ -7,7 +7,7 @@ reports/bench.md.
   stage's fast path (`encode_pool`) against the straightforward one (a whole batch encoded dense,
   each prompt pooled from its dense rows);
 - SAE training tokens/s with sae-lens at the miniature's width and at a real one;
-- real shapes (saerl.bench_shapes): the SAE route vs a full forward vs rollout labelling at the
+- real shapes (saerl.bench.shapes): the SAE route vs a full forward vs rollout labelling at the
   Qwen2.5-0.5B/1.5B shapes, with the labelling cost model and its extrapolation to 103k prompts; on
   a CUDA device, in bf16 with the fraction of the GPU's peak;
 - `make demo` run from scratch in a copy of the tree: its wall time, the median GRPO step of the
@@ -300,7 +300,7 @@ def miniature_labelling(store: Path) -> dict[str, Any]:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    from saerl import bench_shapes
+    from saerl.bench import shapes as bench_shapes
 
     m = r["machine"]
     lines = [
@@ -386,8 +386,8 @@ def main() -> None:
     parser.add_argument("--skip-demo", action="store_true", help="leave out the from-scratch `make demo`")
     parser.add_argument("--skip-shapes", action="store_true", help="leave out the real-shape models")
     args = parser.parse_args()
-    from saerl import bench_shapes
-    from saerl.bench_coverage import write_bench
+    from saerl.bench import shapes as bench_shapes
+    from saerl.bench.writer import write_bench
 
     results = bench()
     splits = generate(ArithConfig())

@@ -2,7 +2,7 @@
 
 Every task calls :func:`run_ray_job`. Rank 0 starts the Ray head on its node and writes its address
 to a rendezvous folder on the shared filesystem; the other ranks wait for that address and join.
-Rank 0 then runs the driver (a command: OpenRLHF's entry point through ``saerl.rl.openrlhf_driver``,
+Rank 0 then runs the driver (a command: OpenRLHF's entry point through ``saerl.rl.openrlhf.driver``,
 which waits until every node has joined), and when it returns writes ``done.json``; every rank stops
 its own Ray node (the ``ray start --block`` process it started, never ``ray stop``, which would kill
 every Ray process of the machine) and returns, so each task of the job ends.
