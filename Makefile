@@ -56,7 +56,7 @@ OUT ?= reports/$(notdir $(RUNS))
 report: install  ## report from RUNS (a runs/<sweep> folder or a W&B entity/project) into OUT
 	$(BIN)/saerl report $(RUNS) --out $(OUT)
 
-PAPER_RUNS ?=  # empty: saerl paper's default, the study's sweeps and the demo (saerl/cli.py STUDY_RUNS)
+PAPER_RUNS ?=  # empty: saerl paper's default, the study's sweeps and the demo (saerl/cli/reports.py STUDY_RUNS)
 paper: install  ## every table and figure of the study from PAPER_RUNS (run folders or wandb:entity/project) into reports/paper, no training
 	$(BIN)/saerl paper $(PAPER_RUNS) --out reports/paper
 

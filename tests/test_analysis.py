@@ -259,7 +259,7 @@ def _ablation_runs():
 
 
 def test_ablations_give_each_mode_its_gain_with_a_ci_and_each_rho_its_steps_to_target():
-    from analysis.report import ablations, split_rho
+    from analysis.comparisons import ablations, split_rho
 
     by_method, by_rho = ablations(_ablation_runs(), n_boot=2000)
     m = by_method.set_index("method")
@@ -300,7 +300,8 @@ def test_a_rho_sweep_without_vanilla_still_gets_its_rho_section(tmp_path):
 
 
 def test_the_sft_baseline_gets_a_gain_but_no_steps_to_target(tmp_path):
-    from analysis.report import ablations, convergence_table, write_report
+    from analysis.comparisons import ablations, convergence_table
+    from analysis.report import write_report
 
     cond = {"sweep": "ab", "source_model": "s", "target_model": "t", "method": "sft", "rho": 0.25, "seed": 0}
     # SFT runs for wall time: evaluated at step 0 and at the RL runs' last step only
@@ -356,7 +357,7 @@ def test_api_errors_name_the_path_and_the_way_out(tmp_path):
 
 
 def test_cost_table_comes_from_the_manifests_of_the_store(runs_root, tiny):
-    from analysis.report import cost
+    from analysis.comparisons import cost
 
     _, store = tiny
     table = cost(store.root, rundirs.load(runs_root)).set_index("stage")

@@ -1,5 +1,5 @@
 """Ablations (gain over vanilla per curriculum mode) and the rho sweep (accuracy and steps to
-target against rho). Inputs are analysis.report.ablations's tables: '_'-prefixed numeric columns,
+target against rho). Inputs are analysis.comparisons.ablations's tables: '_'-prefixed numeric columns,
 accuracies in [0, 1]."""
 
 from __future__ import annotations

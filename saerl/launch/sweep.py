@@ -14,6 +14,7 @@ finished runs are skipped, interrupted ones resume), then prints a summary from 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ class Sweep:
     base: dict[str, Any]
     varying: tuple[str, ...] = ()
     """The grid's keys: they name the run folders."""
+    configs: tuple[SaerlConfig, ...] = ()
+    """Each point's validated config, built once by read_sweep (a command never re-parses them)."""
 
 
 def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
@@ -72,9 +75,8 @@ def read_sweep(path: str | Path, extra: list[str] | None = None) -> Sweep:
         for combo in itertools.product(*grid.values())
     ]
     sweep = Sweep(name, points, spec.get("config") or {}, tuple(grid))
-    for point in sweep.points:  # fail on a bad key before any work starts
-        config_for(sweep, point)
-    return sweep
+    # Every point's config, validated before any work starts (a bad key fails here, naming the point).
+    return dataclasses.replace(sweep, configs=tuple(config_for(sweep, p) for p in points))
 
 
 def _base_file(sweep_path: Path, name: str) -> dict[str, Any]:
@@ -100,7 +102,8 @@ def config_for(sweep: Sweep, point: list[str]) -> SaerlConfig:
 
 def sweep_graphs(sweep: Sweep) -> list[StageGraph]:
     """One stage graph per point; the plan of their run nodes shares every common stage."""
-    return [StageGraph(config_for(sweep, p), sweep.varying) for p in sweep.points]
+    configs = sweep.configs or tuple(config_for(sweep, p) for p in sweep.points)
+    return [StageGraph(cfg, sweep.varying) for cfg in configs]
 
 
 def run_sweep(sweep: Sweep) -> list[Path]:
