@@ -17,7 +17,8 @@ from conftest import RL_OVERRIDES, TINY_OVERRIDES
 from saerl.configlib import ConfigError
 from saerl.launch.graph import StageGraph
 from saerl.launch.profiles import load_profile
-from saerl.launch.slurm import SubmissionRecord, render_sbatch, sbatch_parameters
+from saerl.launch.slurm import render_sbatch, sbatch_parameters
+from saerl.launch.submissions import SubmissionRecord
 from saerl.rl.run import RunConflict, run_lock
 
 ROOT = Path(__file__).parent.parent
@@ -128,7 +129,7 @@ def test_dry_run_writes_the_scripts_and_submits_nothing(tmp_path):
 
 
 def test_submission_record_keeps_the_latest_per_node_and_names_bad_lines(tmp_path):
-    from saerl.launch.slurm import Submission
+    from saerl.launch.submissions import Submission
 
     rec = SubmissionRecord(tmp_path)
     rec.append([Submission("s", "sae", "k1", "sae", "7", None, "/l", 1.0)])

@@ -43,7 +43,7 @@ def final_state(job_id: str, timeout: float = 120) -> str:
     """The job's Slurm state once it has ended (submitit's cached state can lag behind)."""
     import time
 
-    from saerl.launch.slurm import ACTIVE, job_states
+    from saerl.launch.submissions import ACTIVE, job_states
 
     deadline = time.time() + timeout
     while (state := job_states([job_id])[job_id]) in ACTIVE or state == "UNKNOWN":

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from conftest import RL_OVERRIDES, TINY_OVERRIDES
 
-from saerl.launch.slurm import SubmissionRecord, job_states
+from saerl.launch.submissions import SubmissionRecord, job_states
 
 ROOT = Path(__file__).parent.parent
 
@@ -47,7 +47,7 @@ def sweep_jobs(store: Path, sweep: str) -> dict[str, str]:
 
 def wait_for(store: Path, sweep: str, timeout: float = 600) -> dict[str, str]:
     """Until no job of the sweep is pending or running; returns job id -> final Slurm state."""
-    from saerl.launch.slurm import ACTIVE
+    from saerl.launch.submissions import ACTIVE
 
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -348,7 +348,7 @@ def test_cancelling_one_sweep_keeps_the_shared_jobs_another_sweep_waits_on(tmp_p
 
 
 def test_cancel_splits_jobs_by_who_waits_on_them():
-    from saerl.launch.slurm import split_cancel
+    from saerl.launch.submissions import split_cancel
 
     deps = {"12_0": {"10", "11"}, "20_0": {"11"}, "11": {"10"}, "30": {"31"}}
     cancel, keep = split_cancel({"10", "11", "12_0"}, {"20_0", "30"}, deps)

@@ -67,7 +67,7 @@ def cmd_plan(target: Path | None, args: list[str]) -> None:
         graphs = [StageGraph(load_experiment(target, overrides))]
         title = f"config {target or '(defaults)'}"
     plan = Plan.of([g.run for g in graphs])
-    from saerl.launch.slurm import check_models, check_openrlhf_runs
+    from saerl.launch.checks import check_models, check_openrlhf_runs
 
     check_models(plan.nodes, "fix it before submitting")
     check_openrlhf_runs(plan.nodes, "fix it before submitting")
@@ -123,7 +123,8 @@ def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None
     the log of each failure."""
     from saerl.launch.plan import describe
     from saerl.launch.profiles import load_profile
-    from saerl.launch.slurm import SubmissionRecord, SweepPlan, job_states
+    from saerl.launch.slurm import SweepPlan
+    from saerl.launch.submissions import SubmissionRecord, job_states
     from saerl.launch.sweep import read_sweep
 
     overrides, cluster, _ = cluster_args(args)
@@ -132,7 +133,7 @@ def cmd_status(sweep_file: Path, args: list[str], title: str = "status") -> None
         check_profile_here(profile, cluster)
     sp = SweepPlan.of(read_sweep(sweep_file, overrides))
     if title == "plan":
-        from saerl.launch.slurm import check_models, check_openrlhf_runs
+        from saerl.launch.checks import check_models, check_openrlhf_runs
 
         check_models(sp.plan.nodes, "fix it before submitting")
         check_openrlhf_runs(sp.plan.nodes, "fix it before submitting")
@@ -147,10 +148,10 @@ def cmd_cancel(sweep_file: Path, args: list[str]) -> None:
     jobs wait on (sweeps that share stages share their jobs)."""
     import subprocess
 
-    from saerl.launch.slurm import (
+    from saerl.launch.slurm import SweepPlan
+    from saerl.launch.submissions import (
         ACTIVE,
         SubmissionRecord,
-        SweepPlan,
         job_states,
         pending_dependencies,
         split_cancel,

@@ -15,97 +15,25 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
-import subprocess
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from saerl.config import SaerlConfig, to_dict
+from saerl.launch.checks import check_models, check_openrlhf_runs
 from saerl.launch.graph import Node, Plan, StageGraph
 from saerl.launch.plan import node_request, node_state
 from saerl.launch.profiles import ClusterProfile, Request
+from saerl.launch.submissions import (
+    ACTIVE,
+    Submission,
+    SubmissionRecord,
+    job_states,
+)
 from saerl.launch.sweep import Sweep, check_distinct, sweep_graphs
-
-ACTIVE = {
-    *("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD"),
-    *("CONFIGURING", "COMPLETING", "RESIZING", "SUSPENDED"),
-}
-"""Slurm states of a job that will still run (or is running): its node is not submitted again."""
-RECORD = "submissions.jsonl"
-
-
-@dataclass(frozen=True)
-class Submission:
-    sweep: str
-    stage: str
-    key: str
-    label: str
-    job_id: str
-    array_index: int | None
-    log_dir: str
-    submitted: float
-
-    @property
-    def node_id(self) -> tuple[str, str]:
-        return (self.stage, self.key)
-
-    @property
-    def stderr(self) -> Path:
-        return Path(self.log_dir) / f"{self.job_id}_0_log.err"
-
-
-class SubmissionRecord:
-    """Append-only JSONL of submissions under the store; the latest line per node wins."""
-
-    def __init__(self, store_root: Path) -> None:
-        self.path = Path(store_root) / RECORD
-
-    def latest(self) -> dict[tuple[str, str], Submission]:
-        if not self.path.exists():
-            return {}
-        out = {}
-        for n, line in enumerate(self.path.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                sub = Submission(**json.loads(line))
-            except (json.JSONDecodeError, TypeError) as exc:
-                raise ValueError(f"{self.path}:{n}: not a submission record ({exc})") from None
-            out[sub.node_id] = sub
-        return out
-
-    def append(self, subs: Iterable[Submission]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = "".join(json.dumps(asdict(s)) + "\n" for s in subs)
-        with self.path.open("a") as fh:  # one write per call: whole lines, appended atomically
-            fh.write(text)
-
-
-def job_states(job_ids: Iterable[str]) -> dict[str, str]:
-    """Slurm state of each job id ('123' or array task '123_4'): squeue for live jobs, sacct after."""
-    ids = sorted(set(job_ids))
-    if not ids or shutil.which("squeue") is None:
-        return {}
-    out: dict[str, str] = {}
-    live = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T"], capture_output=True, text=True, check=False)
-    for line in live.stdout.splitlines():
-        jid, _, state = line.partition(" ")
-        out[jid] = state.strip()
-    bases = sorted({i.split("_")[0] for i in ids})
-    acct = subprocess.run(
-        ["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", ",".join(bases)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    for line in acct.stdout.splitlines():
-        jid, _, state = line.partition("|")
-        out.setdefault(jid, state.split()[0] if state else "UNKNOWN")
-    return {i: out.get(i, "UNKNOWN") for i in ids}
 
 
 def sbatch_parameters(
@@ -220,49 +148,6 @@ def decide(sp: SweepPlan) -> list[Decision]:
     return out
 
 
-def pending_dependencies() -> dict[str, set[str]]:
-    """Job id -> the job ids it still waits on (squeue's dependency column of pending jobs)."""
-    import re
-
-    if shutil.which("squeue") is None:
-        return {}
-    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%E"], capture_output=True, text=True, check=False)
-    deps: dict[str, set[str]] = {}
-    for line in out.stdout.splitlines():
-        jid, _, text = line.partition("|")
-        found = set(re.findall(r"after\w*:(\d+(?:_\d+)?)", text))
-        if found:
-            deps[jid.strip()] = found
-    return deps
-
-
-def split_cancel(
-    mine: Iterable[str], others: Iterable[str], deps: dict[str, set[str]]
-) -> tuple[list[str], dict[str, list[str]]]:
-    """(this sweep's live jobs to cancel, the ones to keep -> the other sweeps' jobs that wait on
-    them, directly or through a chain of this sweep's jobs). A job array's tasks count as its base
-    job's dependants too."""
-    mine, others = set(mine), set(others)
-
-    def waits_on(job: str) -> set[str]:
-        found = set(deps.get(job, set()))
-        return found | {d.split("_")[0] for d in found}
-
-    keep: dict[str, list[str]] = {}
-    for other in sorted(others):
-        stack, seen = [(other, other)], set()
-        while stack:
-            job, needer = stack.pop()
-            for dep in waits_on(job):
-                ids = {dep} | {m for m in mine if m.split("_")[0] == dep}
-                for m in ids & mine:
-                    if m not in seen:
-                        seen.add(m)
-                        keep.setdefault(m, []).append(needer)
-                        stack.append((m, needer))
-    return sorted(mine - set(keep)), {k: sorted(set(v)) for k, v in keep.items()}
-
-
 def dependencies_of(node: Node, jobs: dict[tuple[str, str], str]) -> list[str]:
     """Job ids of the node's not-yet-built inputs (their own jobs, submitted or queued)."""
     return sorted({jobs[i.id] for i in node.inputs.values() if i.id in jobs})
@@ -270,80 +155,6 @@ def dependencies_of(node: Node, jobs: dict[tuple[str, str], str]) -> list[str]:
 
 class SubmitError(ValueError):
     """Slurm refused a job; names the node and gives sbatch's own message."""
-
-
-def model_depth(node: Node) -> int | None:
-    """Decoder layers of a model node: its family spec, or config.json of a local folder or a hub
-    snapshot in the HF cache; None where its config is not on this machine."""
-    if not node.external:
-        return int(node.params["spec"].num_layers)
-    config = _model_config(node.external)
-    depth = config and (
-        config.get("num_hidden_layers") or config.get("text_config", {}).get("num_hidden_layers")
-    )
-    return int(depth) if depth else None
-
-
-def _model_config(name: str) -> dict[str, Any] | None:
-    """config.json of a local model folder or of a hub snapshot in the HF cache, else None."""
-    folder = Path(name).expanduser()
-    if not folder.is_dir():
-        try:
-            from huggingface_hub import snapshot_download
-
-            folder = Path(snapshot_download(name, local_files_only=True))
-        except Exception:  # not cached here
-            return None
-    try:
-        config: dict[str, Any] = json.loads((folder / "config.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    return config
-
-
-def model_width(node: Node) -> int | None:
-    """d_model of a model node (family spec or config.json), None where unknown here."""
-    if not node.external:
-        return int(node.params["spec"].hidden_size)
-    config = _model_config(node.external)
-    return int(config["hidden_size"]) if config and config.get("hidden_size") else None
-
-
-def check_models(nodes: Sequence[Node], outcome: str = "nothing was submitted") -> None:
-    """What a model's own config refutes, before any job starts (not 20 s into one): a layer the
-    source model does not have, an SAE k wider than the SAE (its width from the model's d_model)."""
-    from saerl.sae.training import check_width
-
-    for node in nodes:
-        trained = node.stage == "sae" and not node.params["sae"].pretrained
-        if trained and (d_model := model_width(node.inputs["source"])) is not None:
-            try:
-                check_width(node.params["sae"], d_model)
-            except ValueError as exc:
-                raise ValueError(f"{exc}; {outcome}") from None
-        if node.stage != "activations" or (layer := node.params["activations"].layer) == -1:
-            continue
-        source = node.inputs["source"]
-        depth = model_depth(source)
-        if depth is not None and not 0 <= layer < depth:
-            raise ValueError(
-                f"activations.layer={layer}: the source model {source.label.removeprefix('model ')} has "
-                f"{depth} layers (0..{depth - 1}; -1 picks the middle); {outcome}"
-            )
-
-
-def check_openrlhf_runs(nodes: Sequence[Node], outcome: str = "nothing was submitted") -> None:
-    """OpenRLHF's cross-flag rules for every OpenRLHF run about to be submitted (or planned), before
-    anything is: a rejected command line would otherwise fail hours later, after its inputs were
-    built, or hang until the time limit."""
-    from saerl.rl.openrlhf.command import CommandError, check_command
-
-    for node in nodes:
-        if node.stage == "run" and node.params["rl"].backend == "openrlhf":
-            try:
-                check_command(node.params["rl"], node.params["config"]["curriculum"]["batch_size"])
-            except CommandError as exc:
-                raise CommandError(f"run {node.params['name']}: {exc}; {outcome}") from None
 
 
 def submit_sweep(sp: SweepPlan, profile: ClusterProfile, dry_run: bool = False) -> list[Decision]:
