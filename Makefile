@@ -56,9 +56,11 @@ OUT ?= reports/$(notdir $(RUNS))
 report: install  ## report from RUNS (a runs/<sweep> folder or a W&B entity/project) into OUT
 	$(BIN)/saerl report $(RUNS) --out $(OUT)
 
-PAPER_RUNS ?=  # empty: saerl paper's default, the study's sweeps and the demo (saerl/cli/reports.py STUDY_RUNS)
-paper: install  ## every table and figure of the study from PAPER_RUNS (run folders or wandb:entity/project) into reports/paper, no training
-	$(BIN)/saerl paper $(PAPER_RUNS) --out reports/paper
+# The committed results by default (then the README's results table is rewritten from them too);
+# or run folders / wandb:<entity>/<project>, reported without touching the README.
+PAPER_RUNS ?= analysis/results
+paper: install  ## every table and figure of the study from PAPER_RUNS (default: the committed analysis/results) into reports/paper, and the README's results table; no training
+	$(BIN)/saerl paper $(PAPER_RUNS) --out reports/paper $(if $(filter analysis/results,$(PAPER_RUNS)),--readme README.md)
 
 SWEEP ?= sweeps/miniature.yaml
 CLUSTER ?= local-slurm

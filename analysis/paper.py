@@ -91,7 +91,11 @@ def write_paper(
     signals_dir: Path | None,
     source: str = "auto",
     cache: str = "reports/.wandb-cache",
+    export: Path | None = None,
+    readme: Path | None = None,
 ) -> Path:
+    """One report per sweep under ``out`` and its index; ``export``: also write the runs' tidy results
+    there (analysis/results.py); ``readme``: rewrite its results table from the runs read."""
     from analysis.report import write_report
     from analysis.sources import load_runs
 
@@ -105,6 +109,12 @@ def write_paper(
     if not found:
         raise FileNotFoundError(f"paper: none of {list(locations)} exists; run the sweeps first")
     everything = concat(found)
+    if readme is not None:  # checked before anything is written
+        from analysis.results import BEGIN, END
+
+        text = readme.read_text() if readme.is_file() else ""
+        if BEGIN not in text or END not in text:
+            raise ValueError(f"--readme {readme}: no results block (a line {BEGIN!r}, then {END!r})")
     sweeps = with_vanilla(by_sweep(everything), everything)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# saerl study: every table and figure", ""]
@@ -125,6 +135,16 @@ def write_paper(
         done = int((rs.runs["state"] == "done").sum())
         link = f"[{name}/report.md]({report.relative_to(out)})"
         lines.append(f"| {name} | {len(rs.runs)} | {done} | {note or '-'} | {link} |")
+    if export is not None:
+        from analysis.results import export as export_results
+
+        written = export_results(everything, export)
+        lines += ["", f"Results exported to {', '.join(f'`{p}`' for p in written)}."]
+    if readme is not None:
+        from analysis.results import front_table, write_readme
+
+        changed = write_readme(readme, front_table(everything))
+        lines += ["", f"Results table in `{readme}`: {'rewritten' if changed else 'unchanged'}."]
     lines += ["", f"Built in {time.time() - start:.1f} s."]
     (out / "index.md").write_text("\n".join(lines) + "\n")
     return out / "index.md"

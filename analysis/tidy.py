@@ -181,6 +181,7 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
         ("scale", "float64"),
         ("rho", "float64"),
         ("seed", "Int64"),
+        ("replicate", "Int64"),
         ("step", "int64"),
         ("value", "float64"),
     ):

@@ -1,7 +1,9 @@
-"""Where logged runs come from: saerl's run folders, W&B offline files, or the W&B API.
+"""Where logged runs come from: saerl's run folders, W&B offline files, the W&B API, or the
+committed results (runs.csv + metrics.csv, analysis/results.py).
 
 ``load_runs`` picks the source: a ``wandb:<entity>/<project>`` location or ``source='wandb-api'``
-reads the API; ``'wandb-offline'`` the ``.wandb`` files under a folder; otherwise the run folders.
+reads the API; ``'wandb-offline'`` the ``.wandb`` files under a folder; a folder holding runs.csv
+and metrics.csv is the committed results; otherwise the run folders.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SOURCES = ("auto", "rundirs", "wandb-offline", "wandb-api")
+SOURCES = ("auto", "rundirs", "results", "wandb-offline", "wandb-api")
 
 
 def load_runs(
@@ -21,7 +23,15 @@ def load_runs(
     if location.startswith("wandb:"):
         source, location = "wandb-api", location.removeprefix("wandb:")
     elif source == "auto":
-        source = "rundirs"
+        from pathlib import Path
+
+        from analysis.sources.tidy_files import is_results
+
+        source = "results" if is_results(Path(location)) else "rundirs"
+    if source == "results":
+        from analysis.sources import tidy_files
+
+        return tidy_files.load(location)
     if source == "rundirs":
         from analysis.sources import rundirs
 

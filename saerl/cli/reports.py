@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from analysis.sources import SOURCES
+
 
 def cmd_report(argv: list[str]) -> None:
     """Tables and figures from runs: a run folder tree, offline W&B files, or a W&B project."""
@@ -14,7 +16,7 @@ def cmd_report(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog="saerl report", description=(cmd_report.__doc__ or "").strip())
     p.add_argument("runs", help="a folder of run folders (runs/<sweep>), or wandb:<entity>/<project>")
     p.add_argument("--out", default="reports/latest", help="output folder (default: reports/latest)")
-    p.add_argument("--source", choices=["auto", "rundirs", "wandb-offline", "wandb-api"], default="auto",
+    p.add_argument("--source", choices=list(SOURCES), default="auto",
                    help="auto: wandb-api for wandb:<entity>/<project>, else rundirs")  # fmt: skip
     p.add_argument("--filter", default="", help='W&B API filters as JSON, e.g. \'{"group": "miniature"}\'')
     p.add_argument("--cache", default="reports/.wandb-cache", help="parquet cache of W&B API histories")
@@ -39,16 +41,9 @@ def cmd_report(argv: list[str]) -> None:
     print(f"report: {report} ({len(rs.runs)} runs)")
 
 
-STUDY_RUNS = (
-    "runs/miniature",
-    "runs/ablations",
-    "runs/rho",
-    "runs/coverage",
-    "runs/coverage-target",
-    "runs/demo",
-)
-"""`saerl paper`'s (and `make paper`'s) default: the study's sweeps (the SFT baseline joins
-runs/miniature) and the demo."""
+RESULTS = "analysis/results"
+"""`saerl paper`'s (and `make paper`'s) default: the study's committed results (runs.csv and
+metrics.csv, written by `saerl paper <run folders> --export analysis/results`)."""
 
 
 def cmd_paper(argv: list[str]) -> None:
@@ -57,16 +52,23 @@ def cmd_paper(argv: list[str]) -> None:
 
     p = argparse.ArgumentParser(prog="saerl paper", description=(cmd_paper.__doc__ or "").strip())
     p.add_argument(
-        "runs", nargs="*", default=list(STUDY_RUNS),
-        help="run folder trees or wandb:<entity>/<project> (default: the study's sweeps and the demo)",
+        "runs", nargs="*", default=[RESULTS],
+        help=f"run folder trees, committed results or wandb:<entity>/<project> (default: {RESULTS})",
     )  # fmt: skip
     p.add_argument("--out", default="reports/paper", help="output folder (default: reports/paper)")
-    p.add_argument("--source", choices=["auto", "rundirs", "wandb-offline", "wandb-api"], default="auto")
+    p.add_argument("--source", choices=list(SOURCES), default="auto")
     p.add_argument("--cache", default="reports/.wandb-cache", help="parquet cache of W&B API histories")
     p.add_argument("--store", default="artifacts", help="artifact store whose manifests give the cost table")
     p.add_argument("--signals", default="reports/signals", help="`saerl study-signals` output folder")
+    p.add_argument("--export", default=None, metavar="DIR",
+                   help="also write the runs' tidy results (runs.csv, metrics.csv) into DIR")  # fmt: skip
+    p.add_argument("--readme", default=None, metavar="FILE",
+                   help="rewrite the results table between FILE's results markers (README.md)")  # fmt: skip
     ns = p.parse_args(argv)
-    index = write_paper(ns.runs, Path(ns.out), Path(ns.store), Path(ns.signals), ns.source, ns.cache)
+    index = write_paper(
+        ns.runs, Path(ns.out), Path(ns.store), Path(ns.signals), ns.source, ns.cache,
+        export=Path(ns.export) if ns.export else None, readme=Path(ns.readme) if ns.readme else None,
+    )  # fmt: skip
     print(index.read_text(), end="")
 
 
