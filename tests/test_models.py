@@ -203,3 +203,32 @@ def test_saturation_step_is_the_first_within_tolerance_of_the_best():
     assert saturation_step(points, 0.02) == 750
     assert saturation_step(points, 0.0) == 1000
     assert saturation_step(points, 0.5) == 250
+
+
+def test_two_builds_of_the_warm_start_give_identical_weights(tmp_path):
+    """The warm-start is a pure function of its config: two builds in fresh processes, with another
+    hash seed (set and dict order) and another torch thread count, write byte-identical weights."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    from conftest import TINY_OVERRIDES
+
+    digests = []
+    for n, (hash_seed, threads) in enumerate((("1", "2"), ("2", "1"))):
+        store = tmp_path / f"store{n}"
+        env = os.environ | {"PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": threads}
+        cmd = [
+            sys.executable,
+            "-m",
+            "saerl",
+            "models",
+            f"store_dir={store}",
+            *TINY_OVERRIDES,
+            "models.sft.steps=12",
+        ]
+        subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+        (weights,) = sorted(store.glob("model/*/model.safetensors"))
+        digests.append((weights.relative_to(store), hashlib.sha256(weights.read_bytes()).hexdigest()))
+    assert digests[0] == digests[1]
