@@ -305,6 +305,29 @@ def test_a_pathological_answer_cannot_block_the_reward_it_times_out_scores_0_and
     grading_pool.pool().close()
 
 
+def test_a_slow_worker_start_is_not_counted_against_an_items_time_limit(monkeypatch, tmp_path):
+    """A grading worker replaced on a loaded node may take seconds to import its graders; the item
+    it then grades still gets its whole limit (before: the start-up counted, and a plain 1/2 timed
+    out under load)."""
+    import os
+    import threading
+
+    from saerl.data import grading_pool
+
+    (tmp_path / "sitecustomize.py").write_text("import time\ntime.sleep(3)\n")  # every worker starts 3 s late
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("SAERL_GRADE_TIMEOUT_S", "1")
+    monkeypatch.setattr(grading_pool, "_POOL", None)
+    verdicts: list = []
+    caller = threading.Thread(
+        target=lambda: verdicts.append(grading_pool.grade_limited("math", "\\boxed{\\frac{1}{2}}", "0.5"))
+    )
+    caller.start()
+    caller.join(120)
+    grading_pool.pool().close()
+    assert verdicts == [grading_pool.Verdict(True, timed_out=False)]
+
+
 def test_the_curriculum_exports_in_order_with_ids_in_the_labels(tmp_path):
     import pyarrow as pa
 

@@ -26,6 +26,10 @@ from typing import IO, Any, NamedTuple
 
 DEFAULT_LIMIT_S = 10.0
 """OUR CHOICE: twice math-verify's own 5 s limit per call, which a normal answer never nears."""
+STARTUP_S = 120.0
+"""How long a new worker may take to import its graders and say it is ready (not counted against
+any item's limit: a worker replaced on a loaded node would otherwise time out the next item)."""
+READY = "ready"
 LIMIT_ENV = "SAERL_GRADE_TIMEOUT_S"
 WORKERS_ENV = "SAERL_GRADE_WORKERS"
 
@@ -52,7 +56,11 @@ def grade_here(kind: str, completion: str, answer: str, unit: str = "") -> bool:
 
 
 def serve(stdin: IO[str], stdout: IO[str]) -> None:
-    """A worker: one JSON request per line in, one verdict per line out, until stdin closes."""
+    """A worker: imports its graders (one warm-up verdict), says it is ready, then one JSON request
+    per line in, one verdict per line out, until stdin closes."""
+    grade_here("math", "\\boxed{1}", "1")
+    stdout.write(json.dumps(READY) + "\n")
+    stdout.flush()
     for line in stdin:
         kind, completion, answer, unit = json.loads(line)
         stdout.write(json.dumps(grade_here(kind, completion, answer, unit)) + "\n")
@@ -63,7 +71,7 @@ class _Worker:
     """A grading process (``python -m saerl.data.grading_pool``, not multiprocessing: a Ray or vLLM
     worker must be neither forked nor re-imported as a spawn parent)."""
 
-    def __init__(self) -> None:
+    def __init__(self, startup_s: float = STARTUP_S) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "saerl.data.grading_pool"],
             stdin=subprocess.PIPE,
@@ -71,6 +79,12 @@ class _Worker:
             text=True,
             bufsize=1,
         )
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], startup_s)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line or json.loads(line) != READY:
+            self.stop()
+            raise RuntimeError(f"a grading worker did not start within {startup_s:.0f} s (got {line!r})")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
