@@ -69,7 +69,7 @@ def export(rs: RunSet, folder: Path) -> tuple[Path, Path]:
 
 def _write(df: pd.DataFrame, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_csv(tmp, index=False, float_format="%.6g")
+    df.to_csv(tmp, index=False, float_format="%.10g")
     tmp.replace(path)
     return path
 
