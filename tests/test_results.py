@@ -156,3 +156,33 @@ def test_the_readme_results_table_is_what_make_paper_builds_from_the_committed_r
     folder = ROOT / "analysis" / "results"
     want = front_table(load(folder)) if (folder / "runs.csv").exists() else front_table(build([]))
     assert block.group(1) == want, "README.md's results table is stale: run `make paper`"
+
+
+def test_the_signals_of_each_replicate_are_found_through_its_curriculum_and_summarised(tmp_path, capsys):
+    import json
+
+    from analysis.signals_replicates import main as signals_main
+
+    store, runs = tmp_path / "artifacts", tmp_path / "runs" / "paired"
+    for r, (sae, meta) in enumerate([(0.40, 0.50), (0.30, 0.52), (0.20, 0.48)]):
+        sig = store / "signals" / f"sig{r}"
+        sig.mkdir(parents=True)
+        corr = {"sae": {"spearman": sae}, "metadata": {"spearman": meta}}
+        quality = {"sae": {"auc": 0.8}, "metadata": {"auc": 0.9}, "n_test": 10}
+        (sig / "metrics.json").write_text(
+            json.dumps({"difficulty": {"out_of_distribution": corr}, "quality": quality})
+        )
+        cur = store / "curriculum" / f"cur{r}"
+        cur.mkdir(parents=True)
+        (cur / "manifest.json").write_text(json.dumps({"inputs": [f"data{r}", f"sig{r}"]}))
+        run = runs / f"llama-s-saerl-s0-r{r}-abc"
+        run.mkdir(parents=True)
+        (run / "status.json").write_text(json.dumps({"curriculum": str(cur)}))
+    (runs / "llama-s-vanilla-s0-r0-abc").mkdir()  # vanilla has no signals: not counted
+    assert signals_main([str(runs), "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("3 signals builds")
+    # mean 0.30, sd 0.10, t(2) = 4.303: half-width 0.248
+    assert "| difficulty Spearman, out of distribution | sae | 3 | +0.300 | [+0.052, +0.548] |" in out
+    assert "| quality AUC | metadata | 3 | +0.900 |" in out
+    assert signals_main([str(tmp_path / "nothing"), "--store", str(store)]) == 1
