@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
-import platform
 import resource
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from saerl.bench.writer import machine, write_bench
 
 SCALE = {"prompts": 103_000, "latents": 16_384, "active": 64, "topics": 64}
 SMALL = {"prompts": 6_000, "latents": 4_096, "active": 32, "topics": 16}
@@ -97,11 +97,7 @@ def bench(
 ) -> dict[str, Any]:
     """``runs_budget``: 100 steps x 32 prompts."""
     results: dict[str, Any] = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-        },
+        "machine": machine(torch=False, numpy=np.__version__),
         "objective": {"beta": BETA, "ridge": RIDGE},
     }
     tenth = scale["prompts"] // 10
@@ -168,7 +164,6 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tenth of the pool (a smoke run)")
     args = parser.parse_args()
     results = bench(dict(SCALE, prompts=10_300), dict(SMALL, prompts=1_500)) if args.quick else bench()
-    from saerl.bench.writer import write_bench
 
     write_bench(args.out, "bench_coverage", results, markdown(results))
 

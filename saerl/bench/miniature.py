@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from saerl.bench.writer import machine, write_bench
 from saerl.data.arith import generate
 from saerl.data.config import ArithConfig
 from saerl.models.config import ModelsConfig, SftConfig, TokenizerConfig
@@ -57,8 +57,6 @@ def _tokenizer(splits: dict[str, Any]) -> Any:
 
 
 def bench() -> dict[str, Any]:
-    import torch
-
     from saerl.models.generation import generate_greedy
     from saerl.models.sft import run_sft
     from saerl.models.tiny import build_model, n_params
@@ -66,12 +64,7 @@ def bench() -> dict[str, Any]:
     os.environ.setdefault("TQDM_DISABLE", "1")
     cfg = ArithConfig()
     results: dict[str, Any] = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-        },
+        "machine": machine(),
     }
     gen_s = median_seconds(lambda: generate(cfg))
     n_items = cfg.n_train + cfg.n_sft + cfg.n_eval_id + cfg.n_eval_ood
@@ -387,7 +380,6 @@ def main() -> None:
     parser.add_argument("--skip-shapes", action="store_true", help="leave out the real-shape models")
     args = parser.parse_args()
     from saerl.bench import shapes as bench_shapes
-    from saerl.bench.writer import write_bench
 
     results = bench()
     splits = generate(ArithConfig())

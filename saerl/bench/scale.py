@@ -23,8 +23,6 @@ Writes reports/bench_scale.json and reports/bench_scale.md.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import tempfile
 import time
@@ -33,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from saerl.bench.writer import write_bench
+from saerl.bench.writer import machine, write_bench
 
 SHAPE = {"prompts": 103_000, "latents": 16_384, "k": 64}
 
@@ -92,8 +90,6 @@ def check_stream(cur: Any, kept: int, steps: int, batch: int) -> dict[str, Any]:
 
 
 def bench(shape: dict[str, int] = SHAPE, steps: int = 500, batch: int = 128) -> dict[str, Any]:
-    import torch
-
     from saerl.curriculum import interpret
     from saerl.curriculum.config import CurriculumConfig
     from saerl.curriculum.order import Signals, build_curriculum
@@ -105,13 +101,7 @@ def bench(shape: dict[str, int] = SHAPE, steps: int = 500, batch: int = 128) -> 
 
     n = shape["prompts"]
     out: dict[str, Any] = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "torch": torch.__version__,
-        },
+        "machine": machine(numpy=np.__version__),
         "shape": shape,
         "stages": {},
     }

@@ -28,14 +28,12 @@ Writes reports/bench_shapes.json and reports/bench_shapes.md.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from saerl.bench.writer import write_bench
+from saerl.bench.writer import machine, write_bench
 
 SHAPES: dict[str, dict[str, Any]] = {
     "Qwen2.5-0.5B": {
@@ -214,19 +212,13 @@ def bench(
     length: int | None = None,
     decode_steps: int = DECODE_STEPS,
 ) -> dict[str, Any]:
-    import torch
 
     setup = device_setup()
     prompts, length = prompts or setup["prompts"], length or setup["length"]
     results: dict[str, Any] = {
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "device": f"{setup['name']} ({setup['dtype']})",
-            "peak_bf16_tflops": setup["peak_tflops"],
-        },
+        "machine": machine(
+            device=f"{setup['name']} ({setup['dtype']})", peak_bf16_tflops=setup["peak_tflops"]
+        ),
         "shapes": {
             name: measure(cfg, prompts, length, 3, setup["device"], setup["dtype"], decode_steps)
             for name, cfg in shapes.items()
