@@ -110,11 +110,9 @@ def write_paper(
         raise FileNotFoundError(f"paper: none of {list(locations)} exists; run the sweeps first")
     everything = concat(found)
     if readme is not None:  # checked before anything is written
-        from analysis.results import BEGIN, END
+        from analysis.results import readme_parts
 
-        text = readme.read_text() if readme.is_file() else ""
-        if BEGIN not in text or END not in text:
-            raise ValueError(f"--readme {readme}: no results block (a line {BEGIN!r}, then {END!r})")
+        readme_parts(readme)
     sweeps = with_vanilla(by_sweep(everything), everything)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# saerl study: every table and figure", ""]

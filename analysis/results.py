@@ -21,7 +21,7 @@ import pandas as pd
 
 from analysis.measures import BASELINE, final
 from analysis.paired import pairs, summarize
-from analysis.sources.tidy_files import METRICS_FILE, RUNS_FILE
+from analysis.sources.tidy_files import METRICS_FILE, RUNS_FILE, load
 from analysis.tidy import ACCURACY, RUN_COLUMNS, RunSet
 
 METRIC_COLUMNS = ("run", "step", "metric", "value")
@@ -51,8 +51,6 @@ def export(rs: RunSet, folder: Path) -> tuple[Path, Path]:
     runs["origin"] = [_portable(o) for o in runs["origin"]]
     metrics = rs.table.loc[rs.table["metric"].map(kept), list(METRIC_COLUMNS)]
     if (folder / RUNS_FILE).exists():
-        from analysis.sources.tidy_files import load
-
         old = load(folder)
         others = old.runs.loc[~old.runs["sweep"].isin(set(runs["sweep"])), "run"]
         old = old.only(others)
@@ -153,13 +151,19 @@ def front_table(rs: RunSet) -> str:
     return "\n".join(lines)
 
 
-def write_readme(readme: Path, table: str) -> bool:
-    """Replace the text between the README's results markers with ``table``; True if it changed."""
-    text = readme.read_text()
+def readme_parts(readme: Path) -> tuple[str, str, str]:
+    """(the README's text, what comes before its results block, what comes after); a ValueError
+    naming the file where it has no block (or does not exist)."""
+    text = readme.read_text() if readme.is_file() else ""
     if BEGIN not in text or END not in text or text.index(BEGIN) > text.index(END):
         raise ValueError(f"{readme}: no results block (a line {BEGIN!r}, then {END!r})")
     head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    return text, head, rest.split(END, 1)[1]
+
+
+def write_readme(readme: Path, table: str) -> bool:
+    """Replace the text between the README's results markers with ``table``; True if it changed."""
+    text, head, tail = readme_parts(readme)
     new = f"{head}{BEGIN}\n{table}\n{END}{tail}"
     if new == text:
         return False
